@@ -1,0 +1,178 @@
+"""Every ``ESI_*`` setting in one place: its default, its type and one line of doc.
+
+Values are read from ``django.conf.settings`` at access time, never cached at import, so
+``override_settings`` in tests and settings changed at runtime take effect at once::
+
+    from esi.app_settings import esi_settings
+    esi_settings.ESI_REQUESTS_READ_TIMEOUT   # -> 10 unless the project overrides it
+
+The settings reference in the docs is checked against :data:`SETTINGS` by a test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+
+__all__ = ["SETTINGS", "Setting", "esi_settings"]
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``ESI_*`` setting: its default, the types it accepts and what it is for."""
+
+    name: str
+    default: Any
+    types: tuple[type, ...]
+    doc: str
+    group: str = "optional"  # "required", "optional" (operations guide) or "extra"
+    nullable: bool = False
+
+
+_BUNDLED_COMPATIBILITY_DATE = "2026-08-04"
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- Required (operations guide) -------------------------------------------------------
+    Setting("ESI_SSO_CALLBACK_URL", "", (str,), "Callback for your Eve Online SSO app. REQUIRED.", "required"),
+    Setting("ESI_SSO_CLIENT_ID", "", (str,), "Client ID of your Eve Online SSO app. REQUIRED.", "required"),
+    Setting("ESI_SSO_CLIENT_SECRET", "", (str,), "Client Secret of your Eve Online SSO app. REQUIRED.", "required"),
+    # --- Optional (operations guide) -------------------------------------------------------
+    Setting("ESI_ALWAYS_CREATE_TOKEN", False, (bool,), "Enable to force new token creation every callback."),
+    Setting("ESI_CACHE_RESPONSE", True, (bool,), "Disable to stop caching endpoint responses."),
+    Setting(
+        "ESI_CONNECTION_POOL_KEEPALIVE_EXPIRY", 5, (int, float), "Time limit on idle keep-alive connections in seconds."
+    ),
+    Setting("ESI_CONNECTION_POOL_MAX_CONNECTIONS", 100, (int,), "Maximum number of allowable connections."),
+    Setting("ESI_CONNECTION_POOL_MAX_KEEPALIVE", 20, (int,), "Number of allowable keep-alive connections."),
+    Setting("ESI_REQUESTS_CONNECT_TIMEOUT", 5, (int, float), "Connect timeout in seconds for all requests to ESI."),
+    Setting("ESI_REQUESTS_POOL_TIMEOUT", 5, (int, float), "Seconds to wait for a free pooled connection."),
+    Setting(
+        "ESI_REQUESTS_READ_TIMEOUT",
+        10,
+        (int, float),
+        "Read timeout in seconds; at most 10, as ESI cuts requests to the game server off at 10 s.",
+    ),
+    Setting("ESI_REQUESTS_WRITE_TIMEOUT", 5, (int, float), "Write timeout in seconds for all requests to ESI."),
+    Setting("ESI_SERVER_ERROR_MAX_RETRIES", 3, (int,), "Max retries on server errors (3 means at most 4 requests)."),
+    Setting(
+        "ESI_SERVER_ERROR_WAIT_EXPONENT",
+        1,
+        (int, float),
+        "Base of the exponential backoff: the n-th retry waits EXPONENT * 2**n seconds (n from 0).",
+    ),
+    Setting(
+        "ESI_USER_CONTACT_EMAIL",
+        "",
+        (str,),
+        "Contact email address of the server owner, included in the User-Agent of every request.",
+    ),
+    # --- Extra (DESIGN.md and later features) ---------------------------------------------
+    Setting("ESI_API_URL", "https://esi.evetech.net/", (str,), "ESI base URL (point it at the simulator in tests).", "extra"),
+    Setting("ESI_SSO_BASE_URL", "https://login.eveonline.com", (str,), "EVE SSO base URL.", "extra"),
+    Setting(
+        "ESI_COMPATIBILITY_DATE",
+        _BUNDLED_COMPATIBILITY_DATE,
+        (str, dt.date),
+        "Sent as X-Compatibility-Date; defaults to the date of the bundled OpenAPI document.",
+        "extra",
+    ),
+    Setting(
+        "ESI_SPEC_FILE", None, (str,), "Path of an OpenAPI document to use instead of the bundled one.", "extra", True
+    ),
+    Setting("ESI_REDIS_URL", "redis://127.0.0.1:6379/0", (str,), "Redis for cache, limits and locks.", "extra"),
+    Setting(
+        "ESI_APP_NAME",
+        "",
+        (str,),
+        "Application name for the User-Agent (falls back to the Django project's name).",
+        "extra",
+    ),
+    Setting("ESI_APP_VERSION", "", (str,), "Application version for the User-Agent.", "extra"),
+    Setting("ESI_APP_URL", "", (str,), "Application URL for the User-Agent.", "extra"),
+    Setting(
+        "ESI_ERROR_LIMIT_THRESHOLD",
+        10,
+        (int,),
+        "Stop sending to ESI when this few errors are left in the error-limit window.",
+        "extra",
+    ),
+    Setting("ESI_RATE_LIMITING", True, (bool,), "Keep a shared Redis view of ESI's rate and error limits.", "extra"),
+    Setting(
+        "ESI_DOWNTIME_START",
+        "11:00",
+        (str,),
+        "Daily downtime start (UTC, HH:MM); calls pause as for an error limit. Empty to disable.",
+        "extra",
+    ),
+    Setting("ESI_DOWNTIME_DURATION", 15 * 60, (int,), "Length of the daily downtime window in seconds.", "extra"),
+    Setting("ESI_PAGE_CONCURRENCY", 8, (int,), "Pages fetched at once for one X-Pages response.", "extra"),
+    Setting(
+        "ESI_TOKEN_REFRESH_MARGIN",
+        60,
+        (int, float),
+        "Refresh an access token this many seconds before it expires.",
+        "extra",
+    ),
+    Setting(
+        "ESI_CALLBACK_REDIRECT_MAX_AGE",
+        600,
+        (int,),
+        "Seconds an SSO login may take before its state is refused as expired.",
+        "extra",
+    ),
+    Setting("ESI_JWKS_CACHE_TIMEOUT", 3600, (int,), "Seconds the SSO's signing keys are cached in Redis.", "extra"),
+    Setting(
+        "ESI_ERROR_MEMORY_TIMEOUT",
+        300,
+        (int,),
+        "Seconds a 403/404 for the same operation, parameters and character is answered from memory.",
+        "extra",
+    ),
+    Setting(
+        "ESI_TOKEN_VALIDATION_PERIOD",
+        24 * 3600,
+        (int,),
+        "Every token is re-validated at SSO at least once in this many seconds by the refresh sweep.",
+        "extra",
+    ),
+    Setting(
+        "ESI_REFRESH_SWEEP_CONCURRENCY",
+        20,
+        (int,),
+        "How many token refresh tasks the sweep keeps in flight at once.",
+        "extra",
+    ),
+)
+
+_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+class EsiSettings:
+    """Attribute access to the ``ESI_*`` settings, read from Django's settings every time."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            setting = _BY_NAME[name]
+        except KeyError:
+            raise AttributeError(f"{name!r} is not an ESI setting; see esi.app_settings.SETTINGS") from None
+        return getattr(django_settings, name, setting.default)
+
+    def __dir__(self) -> list[str]:
+        return sorted(_BY_NAME)
+
+    @staticmethod
+    def is_set(name: str) -> bool:
+        """Whether the project sets ``name`` itself (rather than relying on the default)."""
+        return hasattr(django_settings, name)
+
+    @staticmethod
+    def definition(name: str) -> Setting:
+        return _BY_NAME[name]
+
+
+esi_settings = EsiSettings()

@@ -1,0 +1,185 @@
+"""Django system checks for the ``ESI_*`` settings (``python manage.py check``).
+
+Ids: ``esi.E001``.. for errors, ``esi.W001``.. for warnings. Each message names the setting,
+and its hint says how to fix it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from esi.app_settings import SETTINGS, esi_settings
+
+REQUIRED_SSO_SETTINGS = ("ESI_SSO_CLIENT_ID", "ESI_SSO_CLIENT_SECRET", "ESI_SSO_CALLBACK_URL")
+TIMEOUT_SETTINGS = (
+    "ESI_REQUESTS_CONNECT_TIMEOUT",
+    "ESI_REQUESTS_POOL_TIMEOUT",
+    "ESI_REQUESTS_READ_TIMEOUT",
+    "ESI_REQUESTS_WRITE_TIMEOUT",
+    "ESI_CONNECTION_POOL_KEEPALIVE_EXPIRY",
+)
+NON_NEGATIVE_SETTINGS = (
+    *TIMEOUT_SETTINGS,
+    "ESI_SERVER_ERROR_MAX_RETRIES",
+    "ESI_SERVER_ERROR_WAIT_EXPONENT",
+    "ESI_ERROR_LIMIT_THRESHOLD",
+    "ESI_DOWNTIME_DURATION",
+    "ESI_TOKEN_REFRESH_MARGIN",
+    "ESI_ERROR_MEMORY_TIMEOUT",
+)
+POSITIVE_SETTINGS = (
+    "ESI_CONNECTION_POOL_MAX_CONNECTIONS",
+    "ESI_PAGE_CONCURRENCY",
+    "ESI_CALLBACK_REDIRECT_MAX_AGE",
+    "ESI_TOKEN_VALIDATION_PERIOD",
+    "ESI_REFRESH_SWEEP_CONCURRENCY",
+)
+MAX_READ_TIMEOUT = 10
+
+
+@register("esi")
+def check_sso_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Missing SSO client settings: an error, or only a warning while ``DEBUG`` is on."""
+    messages: list[CheckMessage] = []
+    for number, name in enumerate(REQUIRED_SSO_SETTINGS, start=1):
+        if getattr(settings, name, ""):
+            continue
+        kind = Warning if settings.DEBUG else Error
+        prefix = "W" if settings.DEBUG else "E"
+        messages.append(
+            kind(
+                f"{name} is not set; EVE SSO login and token refresh cannot work without it.",
+                hint=f"Register an application at https://developers.eveonline.com and set {name} "
+                "in your Django settings (it may stay empty while DEBUG is True).",
+                id=f"esi.{prefix}00{number}",
+            )
+        )
+    return messages
+
+
+@register("esi")
+def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Types, ranges and URLs of every ``ESI_*`` setting the project sets."""
+    messages: list[CheckMessage] = []
+    for setting in SETTINGS:
+        value = getattr(esi_settings, setting.name)
+        if value is None and setting.nullable:
+            continue
+        # bool is an int subclass: refuse True where a number is wanted, and 1 where a bool is.
+        wrong_bool = isinstance(value, bool) and bool not in setting.types
+        if wrong_bool or not isinstance(value, setting.types):
+            wanted = " or ".join(t.__name__ for t in setting.types)
+            messages.append(
+                Error(
+                    f"{setting.name} must be {wanted}, not {type(value).__name__} ({value!r}).",
+                    hint=f"Set {setting.name} to a {wanted}; the default is {setting.default!r}.",
+                    id="esi.E010",
+                )
+            )
+            continue
+        if setting.name in NON_NEGATIVE_SETTINGS and value < 0:
+            messages.append(
+                Error(
+                    f"{setting.name} is {value!r}; it cannot be negative.",
+                    hint=f"Use 0 or more; the default is {setting.default!r}.",
+                    id="esi.E011",
+                )
+            )
+        if setting.name in POSITIVE_SETTINGS and value < 1:
+            messages.append(
+                Error(
+                    f"{setting.name} is {value!r}; it must be at least 1.",
+                    hint=f"The default is {setting.default!r}.",
+                    id="esi.E012",
+                )
+            )
+    messages += _check_read_timeout()
+    messages += _check_urls()
+    messages += _check_misc()
+    return messages
+
+
+def _check_read_timeout() -> list[CheckMessage]:
+    value = esi_settings.ESI_REQUESTS_READ_TIMEOUT
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > MAX_READ_TIMEOUT:
+        return [
+            Error(
+                f"ESI_REQUESTS_READ_TIMEOUT is {value!r} s; ESI cuts every request off at {MAX_READ_TIMEOUT} s.",
+                hint=f"Set ESI_REQUESTS_READ_TIMEOUT to {MAX_READ_TIMEOUT} or less.",
+                id="esi.E013",
+            )
+        ]
+    return []
+
+
+def _check_urls() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for name, schemes in (
+        ("ESI_API_URL", ("http", "https")),
+        ("ESI_SSO_BASE_URL", ("http", "https")),
+        ("ESI_REDIS_URL", ("redis", "rediss", "unix")),
+    ):
+        value = getattr(esi_settings, name)
+        if not isinstance(value, str):
+            continue  # reported as a type error already
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.hostname):
+            messages.append(
+                Error(
+                    f"{name} is {value!r}, which is not a valid {'/'.join(schemes)} URL.",
+                    hint=f"Use a URL like {esi_settings.definition(name).default!r}.",
+                    id="esi.E014",
+                )
+            )
+    callback = getattr(settings, "ESI_SSO_CALLBACK_URL", "")
+    if isinstance(callback, str) and callback and urlsplit(callback).scheme not in ("http", "https"):
+        messages.append(
+            Error(
+                f"ESI_SSO_CALLBACK_URL is {callback!r}; it must be the absolute http(s) URL registered at EVE SSO.",
+                hint="For example https://example.com/sso/callback",
+                id="esi.E015",
+            )
+        )
+    return messages
+
+
+def _check_misc() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if not esi_settings.ESI_USER_CONTACT_EMAIL:
+        messages.append(
+            Warning(
+                "ESI_USER_CONTACT_EMAIL is not set; ESI asks every application to name a contact in its User-Agent.",
+                hint="Set ESI_USER_CONTACT_EMAIL to an address CCP can reach you at.",
+                id="esi.W010",
+            )
+        )
+    date = esi_settings.ESI_COMPATIBILITY_DATE
+    if isinstance(date, str):
+        try:
+            dt.date.fromisoformat(date)
+        except ValueError:
+            messages.append(
+                Error(
+                    f"ESI_COMPATIBILITY_DATE is {date!r}; it must be a date in the form YYYY-MM-DD.",
+                    hint="Leave it unset to use the date of the bundled OpenAPI document.",
+                    id="esi.E016",
+                )
+            )
+    downtime = esi_settings.ESI_DOWNTIME_START
+    if isinstance(downtime, str) and downtime:
+        try:
+            dt.time.fromisoformat(downtime)
+        except ValueError:
+            messages.append(
+                Error(
+                    f"ESI_DOWNTIME_START is {downtime!r}; it must be a UTC time HH:MM, or empty to disable.",
+                    hint="ESI's daily downtime starts at 11:00 UTC.",
+                    id="esi.E017",
+                )
+            )
+    return messages

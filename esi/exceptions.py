@@ -1,0 +1,248 @@
+"""The one exception hierarchy of django-esi.
+
+Every error a caller can meet derives from :class:`EsiError`. Messages say what was wrong and
+what to do about it, and never contain a token, a code or the client secret::
+
+    EsiError
+    ├── EsiConfigurationError       (also django's ImproperlyConfigured) a setting is wrong
+    ├── EsiRequestError             the call was refused before any I/O; never worth retrying
+    │   ├── UnknownOperation        no such operationId (names the closest ones)
+    │   ├── InvalidParameter        a parameter is missing, unknown or of the wrong type
+    │   ├── TokenRequired           a secured operation was called without a token
+    │   └── MissingScope            the token lacks a scope the operation needs (names it)
+    ├── EsiLimited                  ESI's budget is spent; retry after ``retry_after`` seconds
+    │   ├── EsiRateLimited          one rate-limit group is empty (``group``)
+    │   └── EsiErrorLimited         the error limit (or daily downtime) pauses everything
+    ├── EsiResponseError            ESI answered with an error status (``status``, ``body``)
+    │   ├── EsiClientError          4xx
+    │   │   ├── EsiUnauthorized     401
+    │   │   ├── EsiForbidden        403
+    │   │   └── EsiNotFound         404
+    │   └── EsiServerError          5xx that outlasted the retries
+    ├── EsiTransportError           no usable answer from ESI (the httpx error is chained)
+    │   ├── EsiTimeout
+    │   └── EsiConnectionError
+    ├── EsiSpecError                the OpenAPI document could not be read or fetched
+    ├── TokenError                  a stored token cannot be used
+    │   ├── TokenInvalidError       SSO refused the refresh token (``invalid_grant``)
+    │   ├── NotRefreshableError     the token has no refresh token
+    │   └── NoTokenError            no token of that character holds the scopes needed
+    └── SSOError                    EVE SSO login or token exchange failed
+        ├── SSOCallbackError        the callback's state is missing, unknown, reused or expired
+        ├── JWTValidationError      the access token's signature or claims are not valid
+        └── SSOUnavailable          SSO did not answer usefully (5xx, timeout) after retries
+
+httpx errors are translated into these in exactly one place, ``esi.client._transport``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+__all__ = [
+    "EsiClientError",
+    "EsiConfigurationError",
+    "EsiConnectionError",
+    "EsiError",
+    "EsiErrorLimited",
+    "EsiForbidden",
+    "EsiLimited",
+    "EsiNotFound",
+    "EsiRateLimited",
+    "EsiRequestError",
+    "EsiResponseError",
+    "EsiServerError",
+    "EsiSpecError",
+    "EsiTimeout",
+    "EsiTransportError",
+    "EsiUnauthorized",
+    "InvalidParameter",
+    "JWTValidationError",
+    "MissingScope",
+    "NoTokenError",
+    "NotRefreshableError",
+    "SSOCallbackError",
+    "SSOError",
+    "SSOUnavailable",
+    "TokenError",
+    "TokenInvalidError",
+    "TokenRequired",
+    "UnknownOperation",
+]
+
+
+class EsiError(Exception):
+    """Root of every error raised by django-esi."""
+
+
+class EsiConfigurationError(EsiError, ImproperlyConfigured):
+    """A setting is missing or wrong; the message names the setting and the fix."""
+
+
+# --- refused before any I/O -------------------------------------------------------------------
+
+
+class EsiRequestError(EsiError, ValueError):
+    """The call cannot be made as asked; fix the call, retrying will not help."""
+
+    def __init__(self, message: str, *, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+class UnknownOperation(EsiRequestError):
+    def __init__(self, operation: str, suggestions: list[str] | None = None) -> None:
+        self.suggestions = suggestions or []
+        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"ESI has no operation {operation!r}.{hint}", operation=operation)
+
+
+class InvalidParameter(EsiRequestError):
+    def __init__(self, message: str, *, operation: str | None = None, parameter: str | None = None) -> None:
+        super().__init__(message, operation=operation)
+        self.parameter = parameter
+
+
+class TokenRequired(EsiRequestError):
+    """A secured operation was called without a token."""
+
+
+class MissingScope(EsiRequestError):
+    def __init__(self, message: str, *, operation: str | None = None, scopes: list[str] | None = None) -> None:
+        super().__init__(message, operation=operation)
+        self.scopes = scopes or []
+
+
+# --- limits: pause, do not fail -------------------------------------------------------------
+
+
+class EsiLimited(EsiError):
+    """ESI's budget is spent for now; the same call works after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = max(0.0, float(retry_after))
+
+
+class EsiRateLimited(EsiLimited):
+    def __init__(self, group: str, retry_after: float, message: str | None = None) -> None:
+        self.group = group
+        super().__init__(
+            message or f"ESI rate-limit group {group!r} has no tokens left; retry in {retry_after:.1f} s.",
+            retry_after=retry_after,
+        )
+
+
+class EsiErrorLimited(EsiLimited):
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        super().__init__(
+            message or f"ESI's error limit is nearly spent; nothing is sent for {retry_after:.1f} s.",
+            retry_after=retry_after,
+        )
+
+
+# --- ESI answered with an error ------------------------------------------------------------
+
+
+class EsiResponseError(EsiError):
+    """ESI answered with an error status. ``body`` is ESI's decoded error body when it sent one."""
+
+    def __init__(
+        self,
+        status: int,
+        body: Any = None,
+        *,
+        operation: str | None = None,
+        headers: dict[str, str] | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.operation = operation
+        self.headers = headers or {}
+        detail = body.get("error") if isinstance(body, dict) else body
+        super().__init__(message or f"ESI answered {status} to {operation or 'the request'}: {detail!r}")
+
+    @staticmethod
+    def for_status(status: int) -> type[EsiResponseError]:
+        """The most specific class for an HTTP status."""
+        return _BY_STATUS.get(status) or (EsiServerError if status >= 500 else EsiClientError)
+
+
+class EsiClientError(EsiResponseError):
+    """A 4xx answer: the request was wrong for ESI; not retried."""
+
+
+class EsiUnauthorized(EsiClientError):
+    pass
+
+
+class EsiForbidden(EsiClientError):
+    pass
+
+
+class EsiNotFound(EsiClientError):
+    pass
+
+
+class EsiServerError(EsiResponseError):
+    """A 5xx answer that was still there after the configured retries."""
+
+
+_BY_STATUS: dict[int, type[EsiResponseError]] = {401: EsiUnauthorized, 403: EsiForbidden, 404: EsiNotFound}
+
+
+# --- no usable answer ------------------------------------------------------------------------
+
+
+class EsiTransportError(EsiError):
+    """ESI could not be reached or did not answer in time; the httpx error is the ``__cause__``."""
+
+
+class EsiTimeout(EsiTransportError):
+    pass
+
+
+class EsiConnectionError(EsiTransportError):
+    pass
+
+
+class EsiSpecError(EsiError):
+    """The OpenAPI document could not be loaded, parsed or fetched."""
+
+
+# --- tokens and SSO ----------------------------------------------------------------------------
+
+
+class TokenError(EsiError):
+    """A stored token cannot be used."""
+
+
+class TokenInvalidError(TokenError):
+    """SSO refused the refresh token: the player revoked access or the character changed hands."""
+
+
+class NotRefreshableError(TokenError):
+    """The token has no refresh token, so it cannot be renewed once its access token expires."""
+
+
+class NoTokenError(TokenError):
+    """No stored token of the character holds the scopes the operation needs."""
+
+
+class SSOError(EsiError):
+    """EVE SSO login or token exchange failed."""
+
+
+class SSOCallbackError(SSOError):
+    """The SSO callback cannot be trusted (missing, unknown, reused or expired state)."""
+
+
+class JWTValidationError(SSOError):
+    """The access token's signature or claims did not verify; nothing was stored."""
+
+
+class SSOUnavailable(SSOError):
+    """SSO did not answer usefully after retries; stored tokens were left untouched."""
