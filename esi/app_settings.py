@@ -72,7 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Contact email address of the server owner, included in the User-Agent of every request.",
     ),
     # --- Extra (DESIGN.md and later features) ---------------------------------------------
-    Setting("ESI_API_URL", "https://esi.evetech.net/", (str,), "ESI base URL (point it at the simulator in tests).", "extra"),
+    Setting(
+        "ESI_API_URL", "https://esi.evetech.net/", (str,), "ESI base URL (point it at the simulator in tests).", "extra"
+    ),
     Setting("ESI_SSO_BASE_URL", "https://login.eveonline.com", (str,), "EVE SSO base URL.", "extra"),
     Setting(
         "ESI_COMPATIBILITY_DATE",

@@ -74,7 +74,21 @@ __all__ = [
 
 
 class EsiError(Exception):
-    """Root of every error raised by django-esi."""
+    """Root of every error raised by django-esi.
+
+    Classes with their own ``__init__`` keep ``args`` equal to their constructor's arguments
+    (:meth:`_keep_args`) and the message apart, so an error survives a Celery result backend
+    (which rebuilds it as ``cls(*args)``) and pickling with its class, attributes and message.
+    """
+
+    _message: str | None = None
+
+    def __str__(self) -> str:
+        return self._message if self._message is not None else super().__str__()
+
+    def _keep_args(self, *args: Any) -> None:
+        self._message = str(self)
+        self.args = args
 
 
 class EsiConfigurationError(EsiError, ImproperlyConfigured):
@@ -97,6 +111,7 @@ class UnknownOperation(EsiRequestError):
         self.suggestions = suggestions or []
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(f"ESI has no operation {operation!r}.{hint}", operation=operation)
+        self._keep_args(operation, self.suggestions)
 
 
 class InvalidParameter(EsiRequestError):
@@ -125,6 +140,11 @@ class EsiLimited(EsiError):
         super().__init__(message)
         self.retry_after = max(0.0, float(retry_after))
 
+    @property
+    def reset(self) -> float:
+        """django-esi 10's name for :attr:`retry_after`."""
+        return self.retry_after
+
 
 class EsiRateLimited(EsiLimited):
     def __init__(self, group: str, retry_after: float, message: str | None = None) -> None:
@@ -133,6 +153,12 @@ class EsiRateLimited(EsiLimited):
             message or f"ESI rate-limit group {group!r} has no tokens left; retry in {retry_after:.1f} s.",
             retry_after=retry_after,
         )
+        self._keep_args(group, retry_after, message)
+
+    @property
+    def bucket(self) -> str:
+        """django-esi 10's name for :attr:`group`."""
+        return self.group
 
 
 class EsiErrorLimited(EsiLimited):
@@ -141,6 +167,7 @@ class EsiErrorLimited(EsiLimited):
             message or f"ESI's error limit is nearly spent; nothing is sent for {retry_after:.1f} s.",
             retry_after=retry_after,
         )
+        self._keep_args(retry_after, message)
 
 
 # --- ESI answered with an error ------------------------------------------------------------
@@ -153,7 +180,6 @@ class EsiResponseError(EsiError):
         self,
         status: int,
         body: Any = None,
-        *,
         operation: str | None = None,
         headers: dict[str, str] | None = None,
         message: str | None = None,
@@ -164,6 +190,17 @@ class EsiResponseError(EsiError):
         self.headers = headers or {}
         detail = body.get("error") if isinstance(body, dict) else body
         super().__init__(message or f"ESI answered {status} to {operation or 'the request'}: {detail!r}")
+        self._keep_args(status, body, operation, dict(self.headers), str(self))
+
+    @property
+    def status_code(self) -> int:
+        """django-esi 10's name for :attr:`status`."""
+        return self.status
+
+    @property
+    def data(self) -> Any:
+        """django-esi 10's name for :attr:`body`."""
+        return self.body
 
     @staticmethod
     def for_status(status: int) -> type[EsiResponseError]:
@@ -237,7 +274,15 @@ class SSOError(EsiError):
 
 
 class SSOCallbackError(SSOError):
-    """The SSO callback cannot be trusted (missing, unknown, reused or expired state)."""
+    """The SSO callback cannot be trusted (missing, unknown, reused or expired state).
+
+    ``reason`` is a short code for the page shown to the user: ``missing``, ``unknown``,
+    ``reused``, ``expired``, ``denied`` or ``invalid``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class JWTValidationError(SSOError):
@@ -246,3 +291,12 @@ class JWTValidationError(SSOError):
 
 class SSOUnavailable(SSOError):
     """SSO did not answer usefully after retries; stored tokens were left untouched."""
+
+
+def __getattr__(name: str) -> Any:
+    """django-esi 10 names (``HTTPClientError``, ``ESIErrorLimitException``...) still import from here."""
+    from esi import errors
+
+    if name in errors.LEGACY_EXCEPTION_NAMES:
+        return getattr(errors, name)
+    raise AttributeError(f"module 'esi.exceptions' has no attribute {name!r}")

@@ -6,3 +6,13 @@ class EsiTasksConfig(AppConfig):
     label = "esi_tasks"
     verbose_name = "ESI tasks"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete
+
+        from esi_tasks import scheduling
+        from esi_tasks.models import EndpointSchedule
+
+        post_delete.connect(
+            scheduling.on_schedule_deleted, sender=EndpointSchedule, dispatch_uid="esi_tasks.schedule_deleted"
+        )

@@ -69,5 +69,5 @@ def test_override_settings_is_seen_at_once() -> None:
 
 
 def test_unknown_setting_is_a_clear_attribute_error() -> None:
-    with pytest.raises(AttributeError, match="ESI_NOPE.*not an ESI setting"):
-        esi_settings.ESI_NOPE  # noqa: B018
+    with pytest.raises(AttributeError, match=r"ESI_NOPE.*not an ESI setting"):
+        esi_settings.ESI_NOPE

@@ -1,0 +1,162 @@
+"""Limiter overhead: requests/s through the limiter vs. the same calls with it off, side by side.
+
+Runs the real client against the simulator over loopback HTTP. Rounds alternate between
+``ESI_RATE_LIMITING=True`` and ``False`` so both see the same machine state; the response cache
+is off so every call is one HTTP request. The ratio compares the best round of each mode (the
+median ratio is reported too). Target: ratio (time on / time off) <= 1.10.
+
+    .venv/bin/python bench/bench_limits.py [--url http://127.0.0.1:8765] [--calls 300] [--rounds 11]
+
+``run(url=None, calls=..., rounds=...) -> dict`` is what ``bench/run.py`` calls.
+Redis: ``ESI_REDIS_URL`` (env) or ``redis://127.0.0.1:6379/4``; the limiter's keys are cleared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+UNLIMITED_OP = "GetAlliances"  # no x-rate-limit group: only the error limit applies
+GROUPED_OP = "GetStatus"  # group "status"; the simulator is given a budget it cannot exhaust
+
+
+def _django(url: str) -> None:
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "esi"],
+            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+            USE_TZ=True,
+            ESI_REDIS_URL=os.environ.get("ESI_REDIS_URL", "redis://127.0.0.1:6379/4"),
+            ESI_DOWNTIME_START="",
+            ESI_USER_CONTACT_EMAIL="bench@example.com",
+            ESI_APP_NAME="django-esi-bench",
+        )
+        django.setup()
+    settings.ESI_API_URL = url.rstrip("/") + "/"
+    settings.ESI_SSO_BASE_URL = url.rstrip("/")
+    settings.ESI_CACHE_RESPONSE = False
+
+
+def _timed(op: str, calls: int, limiting: bool) -> float:
+    """Seconds for ``calls`` sequential calls of ``op``."""
+    from django.conf import settings
+
+    from esi.client import get_client
+
+    settings.ESI_RATE_LIMITING = limiting
+    client = get_client()
+    start = time.perf_counter()
+    for _ in range(calls):
+        client.call(op)
+    return time.perf_counter() - start
+
+
+def _compare(op: str, calls: int, rounds: int) -> dict[str, Any]:
+    _timed(op, calls // 4 or 1, True)  # warm up: connections, spec, scripts
+    _timed(op, calls // 4 or 1, False)
+    on: list[float] = []
+    off: list[float] = []
+    for n in range(rounds):
+        pair = ((True, on), (False, off)) if n % 2 == 0 else ((False, off), (True, on))
+        for limiting, bucket in pair:
+            bucket.append(_timed(op, calls, limiting))
+    # Best round of each mode: on a shared machine, load spikes only ever make a round slower.
+    t_on, t_off = min(on), min(off)
+    return {
+        "operation": op,
+        "calls_per_round": calls,
+        "rounds": rounds,
+        "rps_limiter_on": round(calls / t_on, 1),
+        "rps_limiter_off": round(calls / t_off, 1),
+        "ratio": round(t_on / t_off, 3),
+        "ratio_of_medians": round(statistics.median(on) / statistics.median(off), 3),
+        "overhead_us_per_call": round((t_on - t_off) / calls * 1e6, 1),
+    }
+
+
+def _raw_limiter(calls: int) -> dict[str, Any]:
+    """acquire + settle alone (no HTTP): the limiter's own cost per request."""
+    import httpx
+    from django.conf import settings
+
+    from esi.client._limits import Limiter, RateLimitGroup
+
+    settings.ESI_RATE_LIMITING = True
+    limiter = Limiter()
+    out: dict[str, Any] = {}
+    headers = httpx.Headers({"x-esi-error-limit-remain": "100", "x-esi-error-limit-reset": "60"})
+    for label, group in (("unlimited", None), ("grouped", RateLimitGroup("bench", 10**9, 900.0))):
+        limiter.acquire(group, "app")
+        start = time.perf_counter()
+        for _ in range(calls):
+            limiter.settle(limiter.acquire(group, "app"), 200, headers)
+        limiter.flush()
+        out[f"acquire_settle_us_{label}"] = round((time.perf_counter() - start) / calls * 1e6, 1)
+    return out
+
+
+def run(url: str | None = None, calls: int = 300, rounds: int = 11) -> dict[str, Any]:
+    """Run the limiter scenario; starts (and stops) a simulator when ``url`` is None."""
+    handle = None
+    if url is None:
+        from esi.testing._server import start_simulator
+
+        handle = start_simulator()
+        url = handle.url
+    try:
+        _django(url)
+        from esi.client._limits import get_limiter
+        from esi.testing import SimulatorControl
+
+        control = SimulatorControl(url)
+        control.reset()
+        control.configure_route(GROUPED_OP, rate_limit={"max_tokens": 10**9, "window": 900})
+        get_limiter().clear()
+        result = {
+            "scenario": "limits",
+            "unlimited_group": _compare(UNLIMITED_OP, calls, rounds),
+            "grouped": _compare(GROUPED_OP, calls, rounds),
+            **_raw_limiter(calls * 5),
+        }
+        get_limiter().clear()
+        control.reset()
+        u, g = result["unlimited_group"], result["grouped"]
+        result["summary"] = [
+            f"limiter on/off time ratio, no rate-limit group ({UNLIMITED_OP}): {u['ratio']:.3f}x "
+            f"({u['rps_limiter_on']:.0f} vs {u['rps_limiter_off']:.0f} req/s; target <= 1.10)",
+            f"limiter on/off time ratio, rate-limit group ({GROUPED_OP}): {g['ratio']:.3f}x "
+            f"({g['rps_limiter_on']:.0f} vs {g['rps_limiter_off']:.0f} req/s; reservations in batches)",
+            f"acquire+settle alone: {result['acquire_settle_us_unlimited']} us (no group), "
+            f"{result['acquire_settle_us_grouped']} us (group)",
+        ]
+        return result
+    finally:
+        if handle is not None:
+            handle.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="a running simulator (default: start one)")
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=11)
+    args = parser.parse_args(argv)
+    result = run(args.url, args.calls, args.rounds)
+    summary = result.pop("summary")
+    print(json.dumps(result, indent=2))
+    print("\n".join(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""Redis cache of ESI GET responses: one key per call, one value per key, one round trip per hit.
+
+Key: ``esi:cache:v2:<operationId>:<character or ->:<digest>`` where the digest covers the
+normalised parameters, the language and the compatibility date. Value: a fixed binary header
+(fresh-until, Expires, Last-Modified, X-Pages), the ETag, a few response headers as JSON
+(decoded only when read) and ESI's body bytes, zlib-compressed when large. The key lives
+until ``Expires`` plus :data:`STALE_KEEP` seconds when ESI sent an ETag, so a later request
+can revalidate with ``If-None-Match`` and get a cheap 304.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Any
+
+import redis as redis_lib
+
+from esi.client._transport import settings_generation
+from esi.exceptions import EsiConfigurationError
+
+__all__ = ["STALE_KEEP", "CacheEntry", "ResponseCache", "cache_key", "http_date"]
+
+logger = logging.getLogger(__name__)
+
+STALE_KEEP = 24 * 3600  # seconds an expired entry is kept for its ETag
+COMPRESS_ABOVE = 1024  # bytes
+_MAGIC = b"E2"
+_KEPT_HEADERS = ("etag", "expires", "last-modified", "x-pages", "date", "content-language", "cache-control")
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP date as a UNIX timestamp, or None if absent/unreadable."""
+    if not value:
+        return None
+    return _http_date(value)
+
+
+@lru_cache(maxsize=512)  # Date/Expires/Last-Modified repeat across calls within a second
+def _http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def cache_key(op_id: str, params: Mapping[str, Any], language: str, compat_date: str, character_id: int | None) -> str:
+    """``esi:cache:v2:<op>:<character or ->:<digest of params, language, compat date>``."""
+    try:
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+        return _cache_key(op_id, frozen, language, compat_date, character_id)
+    except TypeError:  # unhashable values (a request body): not memoised
+        return _make_key(op_id, params, language, compat_date, character_id)
+
+
+def _make_key(op_id: str, params: Any, language: str, compat_date: str, character_id: int | None) -> str:
+    blob = json.dumps([dict(params), language, compat_date], sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+    return f"esi:cache:v2:{op_id}:{character_id if character_id is not None else '-'}:{digest}"
+
+
+@lru_cache(maxsize=4096)  # the same calls come again and again (that is why they are cached)
+def _cache_key(op_id: str, frozen: tuple[Any, ...], language: str, compat_date: str, character_id: int | None) -> str:
+    return _make_key(
+        op_id, {k: list(v) if isinstance(v, tuple) else v for k, v in frozen}, language, compat_date, character_id
+    )
+
+
+class LazyHeaders(Mapping[str, str]):
+    """Stored response headers, decoded from JSON only if someone reads them (a hit rarely does)."""
+
+    __slots__ = ("_data", "_raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+        self._data: dict[str, str] | None = None
+
+    def _get(self) -> dict[str, str]:
+        if self._data is None:
+            self._data = json.loads(self._raw) if self._raw else {}
+        return self._data
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
+_FIXED = struct.Struct(">cdddiHI")  # flag, fresh_until, expires, last_modified, pages, len(etag), len(headers)
+_NAN = float("nan")
+
+
+def _opt(value: float) -> float | None:
+    return None if value != value else value  # NaN stands for "absent"
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    """A stored response: ESI's body bytes and what we need to serve or revalidate it."""
+
+    body: bytes
+    fresh_until: float
+    etag: str | None = None
+    expires: float | None = None
+    last_modified: float | None = None
+    pages: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def is_fresh(self, now: float) -> bool:
+        return now < self.fresh_until
+
+    def data(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    def dump(self) -> bytes:
+        """``E2`` + fixed binary header + ETag + headers JSON + body (zlib when large)."""
+        etag = (self.etag or "").encode()
+        headers = json.dumps(dict(self.headers), separators=(",", ":")).encode()
+        body, flag = self.body, b"j"
+        if len(body) > COMPRESS_ABOVE:
+            body, flag = zlib.compress(body, 1), b"z"
+        fixed = _FIXED.pack(
+            flag,
+            self.fresh_until,
+            _NAN if self.expires is None else self.expires,
+            _NAN if self.last_modified is None else self.last_modified,
+            -1 if self.pages is None else self.pages,
+            len(etag),
+            len(headers),
+        )
+        return _MAGIC + fixed + etag + headers + body
+
+    @classmethod
+    def load(cls, raw: bytes) -> CacheEntry | None:
+        """The entry in ``raw``; None if it is not one of ours (unreadable raises ValueError/struct.error)."""
+        if raw[:2] != _MAGIC:
+            return None
+        flag, fresh_until, expires, last_modified, pages, n_etag, n_headers = _FIXED.unpack_from(raw, 2)
+        at = 2 + _FIXED.size
+        etag = raw[at : at + n_etag].decode() if n_etag else None
+        at += n_etag
+        headers = LazyHeaders(raw[at : at + n_headers])
+        body = raw[at + n_headers :]
+        if flag == b"z":
+            body = zlib.decompress(body)
+        elif flag != b"j":
+            raise ValueError(f"unknown body encoding {flag!r}")
+        return cls(body, fresh_until, etag, _opt(expires), _opt(last_modified), None if pages < 0 else pages, headers)
+
+    @classmethod
+    def from_response(
+        cls, body: bytes, headers: Mapping[str, str], now: float, default_age: int | None = None
+    ) -> CacheEntry:
+        """Entry for a 200; fresh for ``Expires - Date`` (server clock, so skew does not matter)."""
+        expires = http_date(headers.get("expires"))
+        server_now = http_date(headers.get("date")) or now
+        if expires is not None:
+            ttl = expires - server_now
+        else:
+            ttl = float(default_age or 0) if headers.get("etag") is None else 0.0
+        pages = headers.get("x-pages")
+        return cls(
+            body=body,
+            fresh_until=now + max(0.0, ttl),
+            etag=headers.get("etag"),
+            expires=expires,
+            last_modified=http_date(headers.get("last-modified")),
+            pages=int(pages) if pages and pages.isdigit() else None,
+            headers={k: headers[k] for k in _KEPT_HEADERS if k in headers},
+        )
+
+    def revalidated(self, headers: Mapping[str, str], now: float) -> CacheEntry:
+        """This entry after a 304: same body, new freshness (and pages/etag if ESI sent them)."""
+        fresh = CacheEntry.from_response(self.body, headers, now)
+        return CacheEntry(
+            body=self.body,
+            fresh_until=fresh.fresh_until,
+            etag=fresh.etag or self.etag,
+            expires=fresh.expires or self.expires,
+            last_modified=fresh.last_modified or self.last_modified,
+            pages=fresh.pages or self.pages,
+            headers={**self.headers, **fresh.headers},
+        )
+
+    def expires_dt(self) -> dt.datetime | None:
+        return _utc(self.expires) if self.expires is not None else None
+
+    def last_modified_dt(self) -> dt.datetime | None:
+        return _utc(self.last_modified) if self.last_modified is not None else None
+
+
+@lru_cache(maxsize=1024)  # every hit of one entry asks for the same two timestamps
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+class ResponseCache:
+    """Reads and writes :class:`CacheEntry` values; Redis errors degrade to "no cache"."""
+
+    def __init__(self, redis_factory: Callable[[], redis_lib.Redis], clock: Callable[[], float] = time.time) -> None:
+        self._factory = redis_factory
+        self.clock = clock
+        self._conn: redis_lib.Redis | None = None
+        self._gen = -1
+
+    def _redis(self) -> redis_lib.Redis:
+        """The Redis client, asked for again only after a settings change or a fork."""
+        gen = settings_generation()
+        conn = self._conn
+        if conn is None or gen != self._gen:
+            conn = self._conn = self._factory()
+            self._gen = gen
+        return conn
+
+    def get(self, key: str) -> CacheEntry | None:
+        try:
+            raw = self._redis().get(key)
+        except redis_lib.RedisError as exc:
+            logger.warning("ESI cache read failed, calling ESI instead: %s", exc)
+            return None
+        except ValueError as exc:  # a malformed ESI_REDIS_URL
+            raise EsiConfigurationError(f"ESI_REDIS_URL is not usable: {exc}") from exc
+        if not isinstance(raw, bytes):
+            return None
+        try:
+            return CacheEntry.load(raw)
+        except (ValueError, struct.error, zlib.error) as exc:
+            logger.warning("ESI cache entry %s is unreadable, ignoring it: %s", key, exc)
+            return None
+
+    def set(self, key: str, entry: CacheEntry) -> None:
+        now = self.clock()
+        ttl = entry.fresh_until - now + (STALE_KEEP if entry.etag else 0)
+        if ttl < 1:
+            return
+        try:
+            self._redis().set(key, entry.dump(), px=int(ttl * 1000))
+        except redis_lib.RedisError as exc:
+            logger.warning("ESI cache write failed: %s", exc)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._redis().delete(key)
+        except redis_lib.RedisError as exc:
+            logger.warning("ESI cache delete failed: %s", exc)

@@ -1,0 +1,345 @@
+"""The ESI client: validate, serve from cache, or send (with limits and retries) and store.
+
+One :class:`EsiClient` per process (:func:`get_client`); it holds the spec index, the pooled
+transport, the response cache, the retry policy and the shared :class:`Limiter`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import redis as redis_lib
+
+from esi.app_settings import esi_settings
+from esi.client import _limits
+from esi.client._accessors import Tag
+from esi.client._cache import CacheEntry, ResponseCache, cache_key
+from esi.client._operations import TokenContext, resolve_token, validate_params
+from esi.client._pagination import crawl_pages, walk_cursor, walk_from_id
+from esi.client._response import EsiResponse
+from esi.client._retry import RetryPolicy, is_retry_safe
+from esi.client._spec import Operation, SpecIndex, get_spec
+from esi.client._transport import Transport, settings_generation
+from esi.exceptions import (
+    EsiErrorLimited,
+    EsiRateLimited,
+    EsiResponseError,
+    EsiTransportError,
+    InvalidParameter,
+)
+from esi.redis import get_redis
+
+__all__ = ["EsiClient", "get_client", "reset_client"]
+
+logger = logging.getLogger("esi.client")
+
+_PAGERS = {"pages": crawl_pages, "cursor": walk_cursor, "from_id": walk_from_id}
+_PUBLIC = TokenContext(None, None)
+_MEMO_SIZE = 4096
+
+
+def _default_limiter() -> _limits.Limiter:
+    factory = getattr(_limits, "get_limiter", None)
+    return factory() if callable(factory) else _limits.Limiter()
+
+
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+class EsiClient:
+    """Calls ESI operations by ``operationId``; see ``docs/calling-esi.md``.
+
+    Every argument is for tests and special setups; ``get_client()`` gives the shared one.
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: SpecIndex | None = None,
+        transport: httpx.BaseTransport | None = None,
+        limiter: _limits.Limiter | None = None,
+        retry: RetryPolicy | None = None,
+        redis_factory: Callable[[], redis_lib.Redis] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._spec = spec
+        self.transport = Transport(transport)
+        self._limiter = limiter
+        self.retry = retry or RetryPolicy()
+        self.clock = clock
+        self.cache = ResponseCache(redis_factory or get_redis, clock)
+        self._cached: tuple[int, SpecIndex, bool] | None = None
+        self._memo: dict[tuple[Any, ...], tuple[int, Operation, dict[str, Any], str]] = {}
+
+    def __repr__(self) -> str:
+        return f"<EsiClient {esi_settings.ESI_API_URL} spec={self.spec.version}>"
+
+    @property
+    def spec(self) -> SpecIndex:
+        """The spec index (``ESI_SPEC_FILE`` or the bundled document)."""
+        if self._spec is not None:
+            return self._spec
+        return self._settings()[0]
+
+    def refresh(self) -> None:
+        """Re-read every ``ESI_*`` setting on the next call (after changing one by assignment;
+        ``override_settings`` needs no help)."""
+        self._cached = None
+        self.transport.refresh()
+
+    def _settings(self) -> tuple[SpecIndex, bool]:
+        """Per-call settings, re-read only after an ``ESI_*`` setting changed (``setting_changed``)."""
+        gen = settings_generation()
+        cached = self._cached
+        if cached is None or cached[0] != gen:
+            cached = (gen, self._spec or get_spec(), bool(esi_settings.ESI_CACHE_RESPONSE))
+            self._cached = cached
+        return cached[1], cached[2]
+
+    @property
+    def limits(self) -> _limits.Limiter:
+        """The shared rate-limit / error-limit guard."""
+        if self._limiter is None:
+            self._limiter = _default_limiter()
+        return self._limiter
+
+    # --- the public call ---------------------------------------------------------------------
+
+    def call(
+        self,
+        operation: str,
+        *,
+        token: Any = None,
+        all_pages: bool = False,
+        language: str | None = None,
+        force_refresh: bool = False,
+        **params: Any,
+    ) -> EsiResponse:
+        """Call one operation; with ``all_pages`` every page (X-Pages, cursor or from_id)."""
+        memo_key: tuple[Any, ...] | None = None
+        if token is None and not all_pages:
+            # A public call seen before skips the spec lookup, validation and key building.
+            memo_key = (operation, language, *params.items())
+            try:
+                prepared = self._memo.get(memo_key)
+            except TypeError:  # unhashable parameter values (lists, a body): not memoised
+                prepared, memo_key = None, None
+            if prepared is not None and prepared[0] == settings_generation():
+                return self.fetch(prepared[1], prepared[2], _PUBLIC, language, force_refresh, key=prepared[3])
+        spec = self.spec
+        op = spec.get(operation)
+        values = validate_params(op, params)
+        ctx = resolve_token(op, token)
+        if language is not None and language not in spec.languages:
+            raise InvalidParameter(
+                f"language must be one of {', '.join(spec.languages)}; got {language!r}.",
+                operation=op.id,
+                parameter="language",
+            )
+        if all_pages and op.paginated:
+            pager = _PAGERS[op.paginated]
+            return pager(self.fetch, op, values, ctx.resolved(), language, force_refresh)
+        if memo_key is not None and ctx.character_id is None and ctx.access_token() is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            key = cache_key(op.id, values, language or "en", self.transport.compatibility_date(), None)
+            self._memo[memo_key] = (settings_generation(), op, values, key)
+            return self.fetch(op, values, _PUBLIC, language, force_refresh, key=key)
+        return self.fetch(op, values, ctx, language, force_refresh)
+
+    def __getattr__(self, name: str) -> Tag:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        tags = self.spec.tags
+        wanted = name.replace("_", "").lower()
+        for tag in tags:
+            if tag.replace(" ", "").lower() == wanted:
+                return Tag(self, tag, tags[tag])
+        raise AttributeError(f"ESI has no tag {name!r}; tags are: {', '.join(t.replace(' ', '') for t in tags)}")
+
+    # --- one request -----------------------------------------------------------------------
+
+    def fetch(
+        self,
+        op: Operation,
+        values: dict[str, Any],
+        ctx: TokenContext,
+        language: str | None,
+        force: bool,
+        *,
+        key: str | None = None,
+    ) -> EsiResponse:
+        """One request of an already validated call: cache, limits, retries, store."""
+        cacheable = op.method == "get" and (not op.scopes or ctx.cacheable) and self._settings()[1]
+        entry: CacheEntry | None = None
+        if not cacheable:
+            key = None
+        else:
+            key = key or cache_key(
+                op.id,
+                values,
+                language or "en",
+                self.transport.compatibility_date(),
+                ctx.character_id if op.scopes else None,
+            )
+            entry = self.cache.get(key)
+            if entry is not None and not force and entry.is_fresh(self.clock()):
+                if logger.isEnabledFor(logging.INFO):
+                    logger.info("ESI %s %s -> 200 (cache hit)", op.method.upper(), self._path(op, values))
+                return self._from_entry(op, entry, status=200, from_cache=True)
+
+        path = self._path(op, values)
+        url = esi_settings.ESI_API_URL.rstrip("/") + path
+        query = {k: v for k, v in values.items() if k != "body" and op.parameters[k].location == "query"}
+        headers: dict[str, str] = {}  # the client sends User-Agent and X-Compatibility-Date itself
+        if language:
+            headers["Accept-Language"] = language
+        if entry is not None and entry.etag:
+            headers["If-None-Match"] = entry.etag
+        if op.scopes:
+            headers["Authorization"] = f"Bearer {ctx.access_token()}"
+        body = values.get("body")
+        limiter = self.limits
+        identity = ctx.identity if op.scopes else "app"
+
+        def attempt() -> httpx.Response:
+            reservation = limiter.acquire(op.rate_limit, identity)
+            try:
+                response = self.transport.send(op.method, url, headers=headers, params=query, json_body=body)
+            except Exception:
+                limiter.settle(reservation, 0, {})  # 0: no response at all (timeout, refused, bad URL...)
+                raise
+            limiter.settle(reservation, response.status_code, response.headers)
+            return response
+
+        response = self.retry.run(attempt, retry=is_retry_safe(op), label=f"{op.method.upper()} {path}")
+        status = response.status_code
+        rh = dict(response.headers.items())  # lower-case names; httpx.Headers lookups are linear scans
+        if logger.isEnabledFor(logging.INFO):
+            cache_state = "revalidated" if status == 304 else ("miss" if cacheable else "no-cache")
+            logger.info(
+                "ESI %s %s -> %s (cache %s, %s)",
+                op.method.upper(),
+                path,
+                status,
+                cache_state,
+                self._budget(rh),
+            )
+        now = self.clock()
+        if status == 304 and entry is not None:
+            entry = entry.revalidated(rh, now)
+            if key is not None:
+                self.cache.set(key, entry)
+            return self._from_entry(op, entry, status=304, not_modified=True)
+        if status >= 400 or status == 304:
+            raise self._error(op, response)
+        raw = response.content
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError as exc:
+            raise EsiTransportError(
+                f"ESI answered {status} to {op.id} with a body that is not JSON ({len(raw)} bytes)."
+            ) from exc
+        fresh = CacheEntry.from_response(raw, rh, now, op.cache_age)
+        if key is not None and (fresh.etag or fresh.fresh_until > now):
+            self.cache.set(key, fresh)
+        return EsiResponse(
+            data=data,
+            status=status,
+            operation=op.id,
+            headers=rh,
+            etag=fresh.etag,
+            expires=fresh.expires_dt(),
+            last_modified=fresh.last_modified_dt(),
+            pages=fresh.pages,
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _path(op: Operation, values: Mapping[str, Any]) -> str:
+        path = op.path
+        for name in op.path_params:
+            path = path.replace("{" + name + "}", quote(str(values[name]), safe=""))
+        return path
+
+    @staticmethod
+    def _budget(headers: Mapping[str, str]) -> str:
+        if "x-esi-error-limit-remain" in headers:
+            return f"errors left {headers['x-esi-error-limit-remain']}"
+        if "x-ratelimit-remaining" in headers:
+            return f"{headers.get('x-ratelimit-group', 'group')} tokens left {headers['x-ratelimit-remaining']}"
+        return "budget unknown"
+
+    @staticmethod
+    def _from_entry(
+        op: Operation, entry: CacheEntry, *, status: int, from_cache: bool = False, not_modified: bool = False
+    ) -> EsiResponse:
+        return EsiResponse(
+            data=entry.data(),
+            status=status,
+            operation=op.id,
+            headers=entry.headers,
+            etag=entry.etag,
+            expires=entry.expires_dt(),
+            last_modified=entry.last_modified_dt(),
+            pages=entry.pages,
+            from_cache=from_cache,
+            not_modified=not_modified,
+        )
+
+    @staticmethod
+    def _error(op: Operation, response: httpx.Response) -> Exception:
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:500]
+        headers = response.headers
+        if status == 429:
+            group = headers.get("x-ratelimit-group") or (op.rate_limit.name if op.rate_limit else "unknown")
+            return EsiRateLimited(group, _float(headers.get("retry-after"), 60.0))
+        if status == 420:
+            reset = headers.get("retry-after") or headers.get("x-esi-error-limit-reset")
+            return EsiErrorLimited(
+                _float(reset, 60.0),
+                f"ESI's error limit is exhausted (420 on {op.id}); nothing should be sent for "
+                f"{_float(reset, 60.0):.0f} s.",
+            )
+        return EsiResponseError.for_status(status)(status, body, operation=op.id, headers=dict(headers))
+
+
+_lock = threading.Lock()
+_client: EsiClient | None = None
+
+
+def get_client() -> EsiClient:
+    """The process-wide client (its httpx pool is rebuilt by itself after fork)."""
+    global _client
+    client = _client
+    if client is None:
+        with _lock:
+            if _client is None:
+                _client = EsiClient()
+            client = _client
+    return client
+
+
+def reset_client() -> None:
+    """Close and forget the shared client (tests; after changing ESI_SPEC_FILE)."""
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.transport.close()
+        _client = None

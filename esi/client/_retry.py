@@ -1,0 +1,114 @@
+"""Backoff for server errors, timeouts and broken connections.
+
+The n-th retry (n = 0, 1, 2, ...) waits ``ESI_SERVER_ERROR_WAIT_EXPONENT * 2**n`` seconds plus
+up to 10 % jitter, or the server's ``Retry-After`` when it sends one (but never more than
+:data:`MAX_RETRY_AFTER`: a longer pause is the caller's business, e.g. a re-queued task).
+At most ``ESI_SERVER_ERROR_MAX_RETRIES`` retries follow the first attempt. 4xx answers are
+never retried. Only idempotent requests are retried (see :func:`is_retry_safe`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from esi.app_settings import esi_settings
+from esi.client._spec import Operation
+from esi.exceptions import EsiConnectionError, EsiTimeout
+
+__all__ = ["MAX_RETRY_AFTER", "RETRY_SAFE_POSTS", "RETRY_STATUSES", "RetryPolicy", "is_retry_safe"]
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_RETRY_AFTER = 30.0
+
+#: POST operations that only look things up: sending them twice changes nothing.
+RETRY_SAFE_POSTS = frozenset(
+    {
+        "PostCharactersAffiliation",
+        "PostCharactersCharacterIdAssetsLocations",
+        "PostCharactersCharacterIdAssetsNames",
+        "PostCorporationsCorporationIdAssetsLocations",
+        "PostCorporationsCorporationIdAssetsNames",
+        "PostRoute",
+        "PostUniverseIds",
+        "PostUniverseNames",
+    }
+)
+
+
+def is_retry_safe(op: Operation) -> bool:
+    """GETs and lookup POSTs are retried; writes (mail, contacts, fittings, fleets...) are not,
+    since a 5xx or timeout may come after ESI already applied them."""
+    return op.method in ("get", "head") or op.id in RETRY_SAFE_POSTS
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+@dataclass
+class RetryPolicy:
+    """How often and how long to wait; ``sleep``/``rand`` are injectable so tests are instant."""
+
+    max_retries: int | None = None
+    wait_exponent: float | None = None
+    jitter: float = 0.1
+    sleep: Callable[[float], None] = time.sleep
+    rand: Callable[[], float] = random.random
+
+    def _max_retries(self) -> int:
+        return int(self.max_retries if self.max_retries is not None else esi_settings.ESI_SERVER_ERROR_MAX_RETRIES)
+
+    def delay(self, n: int, response: httpx.Response | None = None) -> float | None:
+        """Seconds before the n-th retry, or None when Retry-After asks for more than we may wait."""
+        retry_after = _retry_after(response)
+        if retry_after is not None:
+            return retry_after if retry_after <= MAX_RETRY_AFTER else None
+        exponent = self.wait_exponent
+        base = float(exponent if exponent is not None else esi_settings.ESI_SERVER_ERROR_WAIT_EXPONENT)
+        wait = base * 2**n
+        return float(wait + wait * self.jitter * self.rand())
+
+    def run(self, attempt: Callable[[], httpx.Response], *, retry: bool, label: str = "") -> httpx.Response:
+        """Call ``attempt`` until it gives a non-5xx answer or the retries are spent.
+
+        The last 5xx response is returned (the caller raises it); the last timeout or
+        connection error is re-raised.
+        """
+        retries = self._max_retries() if retry else 0
+        n = 0
+        while True:
+            wait: float | None
+            try:
+                answer = attempt()
+            except (EsiTimeout, EsiConnectionError) as exc:
+                if n >= retries:
+                    raise
+                wait = self.delay(n)
+                reason = type(exc).__name__
+            else:
+                if answer.status_code not in RETRY_STATUSES or n >= retries:
+                    return answer
+                wait = self.delay(n, answer)
+                if wait is None:
+                    return answer
+                reason = str(answer.status_code)
+            assert wait is not None
+            logger.warning("ESI %s: %s, retry %d of %d in %.2f s", label, reason, n + 1, retries, wait)
+            self.sleep(wait)
+            n += 1

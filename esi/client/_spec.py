@@ -1,0 +1,328 @@
+"""The ESI OpenAPI document, indexed once per process into what a call needs.
+
+No OpenAPI object model: the JSON is parsed with :mod:`json` (a few milliseconds for the
+1 MB document) and an :class:`Operation` record is built only when an operation is first
+used, so a cold start pays for one ``json.load`` and a walk over the path table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from esi.app_settings import esi_settings
+from esi.client._limits import RateLimitGroup
+from esi.exceptions import EsiSpecError, UnknownOperation
+
+__all__ = ["BUNDLED_SPEC", "Operation", "Parameter", "RequestBody", "SpecIndex", "get_spec", "snake_case"]
+
+BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "data" / "openapi-2026-08-04.json"
+
+#: Header parameters the client sets itself; never accepted from callers.
+CLIENT_HEADERS = frozenset({"AcceptLanguage", "IfNoneMatch", "CompatibilityDate", "Tenant", "IfModifiedSince"})
+_HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head")
+_WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "<no default>"
+
+
+_MISSING: Any = _NoDefault()
+
+
+def snake_case(operation_id: str) -> str:
+    """``GetCharactersCharacterIdAssets`` -> ``get_characters_character_id_assets``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", operation_id).lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One caller-supplied parameter of an operation (path or query)."""
+
+    name: str
+    location: str  # "path" | "query" | "header"
+    type: str | None  # JSON-schema type: integer, number, string, boolean, array
+    required: bool = False
+    enum: tuple[Any, ...] | None = None
+    default: Any = _MISSING
+    items_type: str | None = None
+    items_enum: tuple[Any, ...] | None = None
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class RequestBody:
+    """A JSON request body: whether it is required and its top-level JSON type."""
+
+    required: bool
+    type: str | None  # "array" | "object" | None (unknown)
+
+
+@dataclass(eq=False, slots=True)
+class Operation:
+    """What a call of one ``operationId`` needs, taken from the spec once."""
+
+    id: str
+    alias: str
+    method: str  # lower case
+    path: str
+    parameters: dict[str, Parameter]
+    body: RequestBody | None
+    scopes: list[str]
+    rate_limit: RateLimitGroup | None
+    cache_age: int | None
+    paginated: str | None  # "pages" | "cursor" | "from_id" | None
+    tags: list[str]
+    summary: str = ""
+    path_params: tuple[str, ...] = field(default=())
+
+    @property
+    def secured(self) -> bool:
+        return bool(self.scopes)
+
+
+def _window_seconds(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
+    if not match:
+        raise EsiSpecError(f"Cannot read rate-limit window {value!r} in the OpenAPI document.")
+    return float(match.group(1)) * _WINDOW_UNITS[match.group(2) or "s"]
+
+
+class SpecIndex:
+    """operationId -> :class:`Operation`, built lazily from one parsed OpenAPI document."""
+
+    def __init__(self, document: Mapping[str, Any], source: str = "<memory>") -> None:
+        if not isinstance(document, Mapping) or not isinstance(document.get("paths"), Mapping):
+            raise EsiSpecError(f"{source} is not an OpenAPI document (no 'paths' object).")
+        self.source = source
+        self._doc = document
+        self._components: Mapping[str, Any] = document.get("components") or {}
+        self._locations: dict[str, tuple[str, str]] = {}
+        for path, item in document["paths"].items():
+            for method in _HTTP_METHODS:
+                raw = item.get(method)
+                if raw is not None and raw.get("operationId"):
+                    self._locations[raw["operationId"]] = (path, method)
+        self._built: dict[str, Operation] = {}
+        self._aliases: dict[str, str] | None = None
+        self._tags: dict[str, list[str]] | None = None
+        self._lock = threading.Lock()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SpecIndex:
+        try:
+            with open(path, "rb") as fh:
+                document = json.load(fh)
+        except OSError as exc:
+            raise EsiSpecError(f"Cannot read the ESI OpenAPI document {str(path)!r}: {exc}. Check ESI_SPEC_FILE.")
+        except ValueError as exc:
+            raise EsiSpecError(f"{str(path)!r} is not valid JSON ({exc}); run `manage.py esi_update_spec` again.")
+        return cls(document, str(path))
+
+    # --- lookup ----------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """The spec's ``info.version`` (ESI puts the compatibility date there)."""
+        return str((self._doc.get("info") or {}).get("version", ""))
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.get("url", "") for s in self._doc.get("servers") or []]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.resolve(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._locations)
+
+    def __len__(self) -> int:
+        return len(self._locations)
+
+    def resolve(self, name: str) -> str | None:
+        """The operationId for ``name`` (an operationId or its snake_case alias), or None."""
+        if name in self._locations:
+            return name
+        if self._aliases is None:
+            self._aliases = {snake_case(op_id): op_id for op_id in self._locations}
+        return self._aliases.get(name)
+
+    def suggestions(self, name: str, n: int = 3) -> list[str]:
+        """The operationIds closest to ``name``, for error messages."""
+        ids = list(self._locations)
+        by_lower = {i.lower(): i for i in ids}
+        by_lower.update({snake_case(i): i for i in ids})
+        matches = difflib.get_close_matches(name.lower(), list(by_lower), n=n * 2, cutoff=0.5)
+        out: list[str] = []
+        for m in matches:
+            if by_lower[m] not in out:
+                out.append(by_lower[m])
+        return out[:n]
+
+    def get(self, name: str) -> Operation:
+        """The :class:`Operation` for an operationId or snake_case alias; UnknownOperation otherwise."""
+        op = self._built.get(name)
+        if op is not None:
+            return op
+        op_id = self.resolve(name)
+        if op_id is None:
+            raise UnknownOperation(name, self.suggestions(name))
+        op = self._built.get(op_id)
+        if op is None:
+            with self._lock:
+                op = self._built.get(op_id) or self._build(op_id)
+                self._built[op_id] = op
+        if name != op_id:
+            self._built[name] = op
+        return op
+
+    @property
+    def operations(self) -> dict[str, Operation]:
+        """Every operation, by operationId (builds the whole index)."""
+        return {op_id: self.get(op_id) for op_id in self._locations}
+
+    @property
+    def tags(self) -> dict[str, list[str]]:
+        """Tag -> operationIds, for ``client.<Tag>.<Operation>`` access."""
+        if self._tags is None:
+            tags: dict[str, list[str]] = {}
+            for op_id, (path, method) in self._locations.items():
+                for tag in self._doc["paths"][path][method].get("tags") or ["Untagged"]:
+                    tags.setdefault(tag, []).append(op_id)
+            self._tags = tags
+        return self._tags
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Values ESI accepts in ``Accept-Language``."""
+        param = (self._components.get("parameters") or {}).get("AcceptLanguage") or {}
+        return tuple((param.get("schema") or {}).get("enum") or ("en", "de", "fr", "ja", "ru", "zh", "ko", "es"))
+
+    @property
+    def all_scopes(self) -> dict[str, str]:
+        schemes = self._components.get("securitySchemes") or {}
+        flows = (schemes.get("OAuth2") or {}).get("flows") or {}
+        return dict((flows.get("authorizationCode") or {}).get("scopes") or {})
+
+    def validate(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Normalised parameters for ``operation`` or InvalidParameter/UnknownOperation; no I/O."""
+        from esi.client._operations import validate_params
+
+        return validate_params(self.get(operation), params)
+
+    # --- building one record ---------------------------------------------------------------
+
+    def _deref(self, obj: Any, depth: int = 0) -> Any:
+        while isinstance(obj, Mapping) and "$ref" in obj and depth < 10:
+            ref = obj["$ref"]
+            if not isinstance(ref, str) or not ref.startswith("#/"):
+                raise EsiSpecError(f"Unsupported $ref {ref!r} in {self.source}.")
+            node: Any = self._doc
+            for part in ref[2:].split("/"):
+                node = node[part]
+            obj = node
+            depth += 1
+        return obj
+
+    def _build(self, op_id: str) -> Operation:
+        path, method = self._locations[op_id]
+        raw = self._doc["paths"][path][method]
+        item_params = self._doc["paths"][path].get("parameters") or []
+        params: dict[str, Parameter] = {}
+        for p in [*item_params, *(raw.get("parameters") or [])]:
+            ref = p.get("$ref", "") if isinstance(p, Mapping) else ""
+            if ref.rsplit("/", 1)[-1] in CLIENT_HEADERS:
+                continue
+            p = self._deref(p)
+            if p.get("in") not in ("path", "query"):
+                continue  # other header/cookie parameters are the client's business
+            schema = self._deref(p.get("schema") or {})
+            items = self._deref(schema.get("items") or {})
+            params[p["name"]] = Parameter(
+                name=p["name"],
+                location=p["in"],
+                type=schema.get("type"),
+                required=bool(p.get("required")) or p["in"] == "path",
+                enum=tuple(schema["enum"]) if "enum" in schema else None,
+                default=schema.get("default", _MISSING),
+                items_type=items.get("type"),
+                items_enum=tuple(items["enum"]) if "enum" in items else None,
+            )
+        body = None
+        if raw.get("requestBody"):
+            rb = self._deref(raw["requestBody"])
+            schema = self._deref(((rb.get("content") or {}).get("application/json") or {}).get("schema") or {})
+            body = RequestBody(required=bool(rb.get("required")), type=schema.get("type"))
+        scopes: list[str] = []
+        for requirement in raw.get("security") or []:
+            for scope in requirement.get("OAuth2") or []:
+                if scope not in scopes:
+                    scopes.append(scope)
+        rl = raw.get("x-rate-limit")
+        rate_limit = (
+            RateLimitGroup(str(rl["group"]), int(rl["max-tokens"]), _window_seconds(rl["window-size"]))
+            if isinstance(rl, Mapping) and rl.get("group")
+            else None
+        )
+        if raw.get("x-pagination") == "cursor" or ("before" in params and "after" in params):
+            paginated: str | None = "cursor"
+        elif "page" in params:
+            paginated = "pages"
+        elif "from_id" in params or "last_mail_id" in params:
+            paginated = "from_id"
+        else:
+            paginated = None
+        cache_age = raw.get("x-cache-age")
+        return Operation(
+            id=op_id,
+            alias=snake_case(op_id),
+            method=method,
+            path=path,
+            parameters=params,
+            body=body,
+            scopes=scopes,
+            rate_limit=rate_limit,
+            cache_age=int(cache_age) if isinstance(cache_age, int | float) else None,
+            paginated=paginated,
+            tags=list(raw.get("tags") or []),
+            summary=str(raw.get("summary") or ""),
+            path_params=tuple(n for n, p in params.items() if p.location == "path"),
+        )
+
+
+_spec_lock = threading.Lock()
+_specs: dict[str, SpecIndex] = {}
+
+
+def get_spec() -> SpecIndex:
+    """The process-wide index of ``ESI_SPEC_FILE`` (or the bundled document), loaded once."""
+    path = str(esi_settings.ESI_SPEC_FILE or BUNDLED_SPEC)
+    spec = _specs.get(path)
+    if spec is None:
+        with _spec_lock:
+            spec = _specs.get(path)
+            if spec is None:
+                spec = SpecIndex.from_file(path)
+                _specs[path] = spec
+    return spec
+
+
+def clear_spec_cache() -> None:
+    """Forget loaded documents (after ``esi_update_spec`` wrote a new one)."""
+    with _spec_lock:
+        _specs.clear()

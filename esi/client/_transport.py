@@ -1,0 +1,221 @@
+"""One pooled ``httpx.Client`` per process, and the ONE place httpx errors become ours.
+
+The client is rebuilt after ``fork`` (Celery prefork workers inherit the parent's sockets,
+which must not be shared) and when the pool/timeout settings change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from django.test.signals import setting_changed
+
+import esi
+from esi.app_settings import esi_settings
+from esi.exceptions import (
+    EsiConfigurationError,
+    EsiConnectionError,
+    EsiError,
+    EsiResponseError,
+    EsiTimeout,
+    EsiTransportError,
+)
+
+__all__ = ["Transport", "compatibility_date", "map_exception", "settings_generation", "user_agent"]
+
+logger = logging.getLogger(__name__)
+
+# Most specific first: the first matching class decides.
+_MAPPING: tuple[tuple[type[BaseException], type[EsiError], str], ...] = (
+    (httpx.TimeoutException, EsiTimeout, "ESI did not answer in time"),
+    (httpx.UnsupportedProtocol, EsiConfigurationError, "ESI_API_URL has an unsupported scheme; use https://"),
+    (httpx.InvalidURL, EsiConfigurationError, "ESI_API_URL or a path parameter makes an invalid URL"),
+    (httpx.LocalProtocolError, EsiTransportError, "the request could not be sent as HTTP"),
+    (httpx.NetworkError, EsiConnectionError, "the connection to ESI failed"),
+    (httpx.RemoteProtocolError, EsiConnectionError, "ESI broke the HTTP protocol or closed the connection"),
+    (httpx.ProxyError, EsiConnectionError, "the proxy to ESI failed"),
+    (httpx.TransportError, EsiConnectionError, "the connection to ESI failed"),
+    (httpx.DecodingError, EsiTransportError, "ESI's response body could not be decoded"),
+    (httpx.TooManyRedirects, EsiTransportError, "ESI redirected too often"),
+    (httpx.HTTPStatusError, EsiTransportError, "ESI answered with an error status"),
+    (httpx.HTTPError, EsiTransportError, "the HTTP request to ESI failed"),
+    (httpx.StreamError, EsiTransportError, "the HTTP stream was misused"),
+    (httpx.CookieConflict, EsiTransportError, "conflicting cookies"),
+    (OSError, EsiConnectionError, "the connection to ESI failed"),
+)
+
+
+def map_exception(exc: BaseException, *, method: str = "", url: str = "") -> EsiError:
+    """The :mod:`esi.exceptions` error for an httpx (or socket) error; chain it with ``from exc``."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        resp = exc.response
+        return EsiResponseError.for_status(resp.status_code)(resp.status_code, None, headers=dict(resp.headers))
+    where = f" ({method.upper()} {url})" if method else ""
+    for cls, target, text in _MAPPING:
+        if isinstance(exc, cls):
+            return target(f"{text}{where}: {type(exc).__name__}: {exc}")
+    return EsiTransportError(f"the HTTP request to ESI failed{where}: {type(exc).__name__}: {exc}")
+
+
+def compatibility_date() -> str:
+    value = esi_settings.ESI_COMPATIBILITY_DATE
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def user_agent() -> str:
+    """``AppName/1.0 (contact@example.com; +https://app.example) django-esi/11.0``."""
+    name = esi_settings.ESI_APP_NAME
+    if not name:
+        from django.conf import settings
+
+        module = getattr(settings, "SETTINGS_MODULE", "") or "django-app"
+        name = module.split(".")[0]
+    product = name.replace(" ", "-")
+    if esi_settings.ESI_APP_VERSION:
+        product += f"/{esi_settings.ESI_APP_VERSION}"
+    contact = [c for c in (esi_settings.ESI_USER_CONTACT_EMAIL, esi_settings.ESI_APP_URL) if c]
+    if esi_settings.ESI_APP_URL:
+        contact[-1] = "+" + contact[-1]
+    comment = f" ({'; '.join(contact)})" if contact else ""
+    return f"{product}{comment} django-esi/{esi.__version__}"
+
+
+_generation = 0
+
+
+def _on_setting_changed(setting: str = "", **kwargs: Any) -> None:
+    """override_settings (and anything else sending setting_changed) invalidates the cached config."""
+    global _generation
+    if setting.startswith("ESI_") or setting == "SETTINGS_MODULE":
+        _generation += 1
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="esi.client._transport")
+
+
+def _after_fork_in_child() -> None:
+    """A forked child must not reuse its parent's sockets: make every cached client stale."""
+    global _generation
+    _generation += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def settings_generation() -> int:
+    """Bumped whenever an ``ESI_*`` setting changes through ``setting_changed``, and after fork."""
+    return _generation
+
+
+def _config() -> tuple[Any, ...]:
+    s = esi_settings
+    return (
+        s.ESI_REQUESTS_CONNECT_TIMEOUT,
+        s.ESI_REQUESTS_READ_TIMEOUT,
+        s.ESI_REQUESTS_WRITE_TIMEOUT,
+        s.ESI_REQUESTS_POOL_TIMEOUT,
+        s.ESI_CONNECTION_POOL_MAX_CONNECTIONS,
+        s.ESI_CONNECTION_POOL_MAX_KEEPALIVE,
+        s.ESI_CONNECTION_POOL_KEEPALIVE_EXPIRY,
+    )
+
+
+class Transport:
+    """Sends requests over the process's pooled ``httpx.Client`` (composition, not a subclass).
+
+    ``transport=`` swaps httpx's network layer (``httpx.MockTransport`` in unit tests).
+    """
+
+    def __init__(self, transport: httpx.BaseTransport | None = None) -> None:
+        self._transport = transport
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._key: tuple[Any, ...] | None = None
+        self._headers: tuple[tuple[str, str], dict[str, str]] | None = None
+        self._seen: int | None = None
+
+    def _build(self, config: tuple[Any, ...]) -> httpx.Client:
+        connect, read, write, pool, max_conn, max_keepalive, expiry = config
+        return httpx.Client(
+            timeout=httpx.Timeout(connect=connect, read=read, write=write, pool=pool),
+            limits=httpx.Limits(
+                max_connections=max_conn, max_keepalive_connections=max_keepalive, keepalive_expiry=expiry
+            ),
+            transport=self._transport,
+            follow_redirects=False,
+        )
+
+    def refresh(self) -> None:
+        """Re-read the pool/timeout/User-Agent settings on the next request (after changing
+        settings by assignment; ``override_settings`` does this by itself)."""
+        self._seen = None
+
+    def _current(self) -> tuple[httpx.Client, dict[str, str]]:
+        """The client and base headers; settings are re-read only after a change or a fork."""
+        seen = _generation  # bumped by setting_changed and in a forked child: no getpid() per call
+        if seen == self._seen and self._client is not None and self._headers is not None:
+            return self._client, self._headers[1]
+        with self._lock:
+            key = (os.getpid(), *_config())
+            if self._client is None or key != self._key:
+                old, old_key = self._client, self._key
+                self._client, self._key = self._build(key[1:]), key
+                if old is not None and old_key is not None and old_key[0] == key[0]:
+                    old.close()  # same process: release its sockets; after fork leave the parent's alone
+            ua, date = user_agent(), compatibility_date()
+            base = {"User-Agent": ua, "X-Compatibility-Date": date, "Accept": "application/json"}
+            if self._headers is None or self._headers[1] != base or self._client.headers.get("User-Agent") != ua:
+                self._client.headers = base  # the client's defaults: a request passes only its extras
+            self._headers = ((ua, date), base)
+            self._seen = seen
+            return self._client, self._headers[1]
+
+    @property
+    def client(self) -> httpx.Client:
+        """The ``httpx.Client`` of this process (a new one after fork or a settings change)."""
+        return self._current()[0]
+
+    def compatibility_date(self) -> str:
+        """The X-Compatibility-Date this transport sends (cached like the headers)."""
+        return self._current()[1]["X-Compatibility-Date"]
+
+    def base_headers(self) -> dict[str, str]:
+        """User-Agent, X-Compatibility-Date and Accept: what every request sends by default."""
+        return dict(self._current()[1])
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> httpx.Response:
+        """One HTTP exchange; every httpx error is raised as its :mod:`esi.exceptions` class.
+
+        ``headers`` are added to (or override) :meth:`base_headers`, which the client sends anyway.
+        """
+        try:
+            return self.client.request(
+                method.upper(),
+                url,
+                headers=headers or None,
+                params=params or None,
+                json=json_body,
+            )
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict, OSError) as exc:
+            raise map_exception(exc, method=method, url=url) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and self._key is not None and self._key[0] == os.getpid():
+                self._client.close()
+            self._client = None
+            self._key = None
+            self._seen = None

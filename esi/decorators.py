@@ -1,0 +1,111 @@
+"""View decorators that hand the view a token, as django-esi users know them.
+
+* ``@token_required(scopes=..., new=False)`` - the view gets one ``Token``. Coming back from
+  SSO: the token just obtained. Otherwise a logged-in user picks one of their valid tokens
+  holding the scopes (``esi/select_token.html``), or adds one through SSO.
+* ``@tokens_required(scopes=..., new=False)`` - the view gets a queryset of the user's valid
+  tokens holding the scopes; none, or ``new=True`` → SSO and back with the new token (alone).
+  An anonymous visitor is sent to ``LOGIN_URL`` first (unless ``new=True``).
+* ``@single_use_token(scopes=...)`` - always a fresh login through SSO; the view gets that token.
+
+``scopes`` is a space-separated string or a list of names. Tokens are bound to ``request.user``
+when the user is logged in; anonymous visitors get tokens without a user. Unlike django-esi 10,
+``@token_required`` never offers an anonymous visitor the stored tokens without a user.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+
+from esi.managers import scope_names_of
+from esi.models import Token
+from esi.sso import take_callback_token
+from esi.views import select_token, sso_redirect
+
+__all__ = ["single_use_token", "token_required", "tokens_required"]
+
+logger = logging.getLogger(__name__)
+
+View = Callable[..., HttpResponse]
+Scopes = str | Iterable[str] | None
+
+
+def _user_tokens(request: HttpRequest, scopes: list[str]) -> Any:
+    return Token.objects.filter(user__pk=request.user.pk).require_scopes(scopes).require_valid()
+
+
+def token_required(scopes: Scopes = "", new: bool = False) -> Callable[[View], View]:
+    """Give the view ``(request, token, *args, **kwargs)``; see the module docstring."""
+    names = scope_names_of(scopes)
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            token = take_callback_token(request)
+            if token is not None:
+                return view(request, token, *args, **kwargs)
+            authenticated = request.user.is_authenticated
+            if request.method == "POST":
+                if request.POST.get("_add"):
+                    return sso_redirect(request, names)
+                chosen = request.POST.get("_token")
+                if chosen and authenticated and str(chosen).isdigit():
+                    picked = _user_tokens(request, names).filter(pk=int(chosen)).first()
+                    if picked is not None:
+                        return view(request, picked, *args, **kwargs)
+                    logger.info("Token selection refused: not a valid token of this user with the scopes")
+            if not new and authenticated:
+                tokens = _user_tokens(request, names)
+                if tokens.exists():
+                    return select_token(request, tokens, names)
+            return sso_redirect(request, names)
+
+        return wrapped
+
+    return decorator
+
+
+def tokens_required(scopes: Scopes = "", new: bool = False) -> Callable[[View], View]:
+    """Give the view ``(request, tokens, *args, **kwargs)`` (a ``Token`` queryset)."""
+    names = scope_names_of(scopes)
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            token = take_callback_token(request)
+            if token is not None:
+                return view(request, Token.objects.filter(pk=token.pk), *args, **kwargs)
+            if not new:
+                if not request.user.is_authenticated:
+                    return redirect_to_login(request.get_full_path())
+                tokens = _user_tokens(request, names)
+                if tokens.exists():
+                    return view(request, tokens, *args, **kwargs)
+            return sso_redirect(request, names)
+
+        return wrapped
+
+    return decorator
+
+
+def single_use_token(scopes: Scopes = "", new: bool = False) -> Callable[[View], View]:
+    """Give the view ``(request, token, *args, **kwargs)`` from a login made just for it."""
+    names = scope_names_of(scopes)
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            token = take_callback_token(request)
+            if token is not None:
+                return view(request, token, *args, **kwargs)
+            return sso_redirect(request, names)
+
+        return wrapped
+
+    return decorator

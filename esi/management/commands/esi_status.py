@@ -1,0 +1,86 @@
+"""``manage.py esi_status``: ESI's status and the shared budgets this application has left."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from esi.exceptions import EsiError
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+class Command(BaseCommand):
+    help = "Show ESI's status (GET /status) and the rate-limit and error-limit budgets shared in Redis."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+        parser.add_argument("--no-request", action="store_true", help="only show the budgets; send nothing to ESI")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from esi.client import get_client
+
+        client = get_client()
+        status: dict[str, Any] | None = None
+        problem: str | None = None
+        if not options["no_request"]:
+            try:
+                status = client.call("GetStatus").data
+            except EsiError as exc:  # the budgets are worth showing all the more
+                problem = f"{type(exc).__name__}: {exc}"
+        budgets = client.limits.snapshot()
+        if options["json"]:
+            self.stdout.write(json.dumps({"status": status, "error": problem, "limits": budgets}, indent=2))
+        else:
+            self._text(status, problem, budgets)
+        if problem is not None:
+            raise CommandError(f"ESI's status could not be read: {problem}")
+
+    def _text(self, status: dict[str, Any] | None, problem: str | None, budgets: dict[str, Any]) -> None:
+        out = self.stdout.write
+        if status is not None:
+            vip = " (VIP mode)" if status.get("vip") else ""
+            out(
+                f"ESI: {status.get('players')} players online, server {status.get('server_version')}, "
+                f"up since {status.get('start_time')}{vip}"
+            )
+        elif problem is None:
+            out("ESI: not asked (--no-request)")
+        if not budgets.get("enabled"):
+            out("Shared limits: off (ESI_RATE_LIMITING = False)")
+            return
+        e = budgets["error_limit"]
+        remain = "unknown" if e["remain"] is None else str(e["remain"])
+        limit = f" of {e['limit']}" if e.get("limit") else ""
+        out(
+            f"Error limit: {remain}{limit} errors left, window resets in {_secs(e['reset_in'])}, "
+            f"{e['in_flight']} in flight, threshold {e['threshold']}"
+        )
+        if e["paused"]:
+            out(self.style.WARNING(f"  PAUSED ({e['reason']}) for {e['paused_for']:.1f} s: nothing is sent to ESI"))
+        d = budgets["downtime"]
+        if d["start"] is None:
+            out("Daily downtime: not configured")
+        else:
+            state = f"NOW, ends in {d['ends_in']:.0f} s" if d["active"] else "not now"
+            out(f"Daily downtime: {d['start']} UTC for {d['duration']} s ({state})")
+        groups = budgets["groups"]
+        if not groups:
+            out("Rate-limit groups: none used recently")
+            return
+        out("Rate-limit groups:")
+        width = max(len(f"{g['group']}/{g['identity']}") for g in groups)
+        for g in groups:
+            name = f"{g['group']}/{g['identity']}".ljust(width)
+            window = "-" if g["window"] is None else f"{g['window']:.0f} s"
+            line = (
+                f"  {name}  {g['remaining']}/{g['max_tokens']} tokens left per {window}, "
+                f"next back in {_secs(g['next_token_in'])}, all back in {_secs(g['full_in'])}"
+            )
+            if g["paused_for"]:
+                line += self.style.WARNING(f"  PAUSED for {g['paused_for']:.1f} s (429)")
+            out(line)

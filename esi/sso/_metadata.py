@@ -1,0 +1,110 @@
+"""EVE SSO's OAuth metadata (``/.well-known/oauth-authorization-server``), cached in Redis.
+
+Endpoints come from the metadata as the SSO guide asks; if SSO cannot be reached for it, the
+documented paths under ``ESI_SSO_BASE_URL`` are used, so a metadata hiccup alone never stops a
+refresh. Cached for ``ESI_JWKS_CACHE_TIMEOUT`` seconds, keyed by the base URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from esi.app_settings import esi_settings
+from esi.exceptions import SSOUnavailable
+from esi.redis import get_redis
+from esi.sso._http import http_client, raise_for_retryable, retrying
+
+__all__ = ["SSOMetadata", "accepted_issuers", "base_url", "cache_key", "clear_metadata_cache", "get_metadata"]
+
+logger = logging.getLogger(__name__)
+
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
+@dataclass(frozen=True)
+class SSOMetadata:
+    """The endpoints of one EVE SSO."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    revocation_endpoint: str
+    jwks_uri: str
+
+    @classmethod
+    def defaults(cls, base: str) -> SSOMetadata:
+        """The documented endpoints of EVE SSO v2 under ``base``."""
+        return cls(
+            issuer=base,
+            authorization_endpoint=f"{base}/v2/oauth/authorize",
+            token_endpoint=f"{base}/v2/oauth/token",
+            revocation_endpoint=f"{base}/v2/oauth/revoke",
+            jwks_uri=f"{base}/oauth/jwks",
+        )
+
+
+def base_url() -> str:
+    """``ESI_SSO_BASE_URL`` without a trailing slash."""
+    return str(esi_settings.ESI_SSO_BASE_URL).rstrip("/")
+
+
+def cache_key(kind: str) -> str:
+    """Redis key of a cached SSO document (``metadata`` or ``jwks``) of the configured SSO."""
+    digest = hashlib.sha256(base_url().encode()).hexdigest()[:16]
+    return f"esi:sso:{kind}:{digest}"
+
+
+def _fetch(base: str) -> SSOMetadata:
+    def call() -> dict[str, Any]:
+        response = http_client().get(base + METADATA_PATH)
+        raise_for_retryable(response)
+        response.raise_for_status()
+        data = response.json()
+        if not isinstance(data, dict):
+            raise ValueError("metadata is not a JSON object")
+        return data
+
+    data = retrying("metadata request", call)
+    defaults = SSOMetadata.defaults(base)
+    return SSOMetadata(**{key: str(data.get(key) or value) for key, value in asdict(defaults).items()})
+
+
+def get_metadata() -> SSOMetadata:
+    """The SSO's endpoints, from Redis when cached, else fetched (or the documented defaults)."""
+    base = base_url()
+    redis = get_redis()
+    key = cache_key("metadata")
+    cached = redis.get(key)
+    if cached:
+        try:
+            return SSOMetadata(**json.loads(cached))
+        except (TypeError, ValueError):
+            redis.delete(key)
+    try:
+        metadata = _fetch(base)
+    except (SSOUnavailable, httpx.HTTPError, ValueError) as exc:
+        logger.warning("EVE SSO metadata at %s unavailable (%s); using the documented endpoints", base, exc)
+        return SSOMetadata.defaults(base)
+    redis.set(key, json.dumps(asdict(metadata)), ex=max(1, int(esi_settings.ESI_JWKS_CACHE_TIMEOUT)))
+    return metadata
+
+
+def accepted_issuers() -> list[str]:
+    """``iss`` values EVE SSO uses: ``ESI_SSO_BASE_URL`` and its bare host.
+
+    For the real SSO: ``https://login.eveonline.com`` and ``login.eveonline.com``.
+    """
+    base = base_url()
+    return [base, urlsplit(base).netloc]
+
+
+def clear_metadata_cache() -> None:
+    """Forget the cached metadata and keys (after changing ``ESI_SSO_BASE_URL``, or in tests)."""
+    get_redis().delete(cache_key("metadata"), cache_key("jwks"))

@@ -1,0 +1,149 @@
+"""Admin for ``EndpointSchedule``: schedule an ESI fetch without writing code.
+
+The operation is picked from the spec (a searchable list of operationIds with their
+summaries), the parameters and the token are checked against the spec before anything is
+saved, and the beat entry (``django_celery_beat.PeriodicTask``) follows the schedule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from esi_tasks import scheduling
+from esi_tasks.models import EndpointSchedule
+
+__all__ = ["EndpointScheduleAdmin", "EndpointScheduleForm"]
+
+
+class OperationInput(forms.TextInput):
+    """A text input backed by a ``<datalist>`` of every operationId: browsers search it as you type."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"list": "esi-operations", "autocomplete": "off", "size": 50, **(attrs or {})})
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        from esi.client import get_client
+
+        html = super().render(name, value, attrs, renderer)
+        spec = get_client().spec
+        options = format_html_join(
+            "", '<option value="{}">{}</option>', ((op_id, spec.get(op_id).summary) for op_id in sorted(spec))
+        )
+        return format_html('{}<datalist id="esi-operations">{}</datalist>', html, options)
+
+
+class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = EndpointSchedule
+        fields = (
+            "name",
+            "operation",
+            "params",
+            "token",
+            "all_pages",
+            "language",
+            "kind",
+            "every_minutes",
+            "crontab",
+            "enabled",
+        )
+        widgets = {"operation": OperationInput()}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind = data.get("kind")
+        if kind == EndpointSchedule.KIND_INTERVAL and not data.get("every_minutes"):
+            self.add_error("every_minutes", "Give the number of minutes between fetches (at least 1).")
+        if kind == EndpointSchedule.KIND_CRONTAB:
+            self._check_crontab(data.get("crontab") or "")
+        language = data.get("language")
+        if language:
+            from esi.client import get_client
+
+            languages = get_client().spec.languages
+            if language not in languages:
+                self.add_error("language", f"ESI knows the languages {', '.join(languages)}, not {language!r}.")
+        operation = data.get("operation")
+        if operation:
+            op_id, errors = scheduling.validate(operation, data.get("params") or {}, data.get("token"))
+            for field, message in errors.items():
+                self.add_error(field, message)
+            data["operation"] = op_id
+        return data
+
+    def _check_crontab(self, expr: str) -> None:
+        from celery.schedules import crontab
+
+        try:
+            minute, hour, dom, month, dow = scheduling.split_crontab(expr)
+            crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
+        except (ValueError, TypeError) as exc:
+            self.add_error("crontab", f"Not a valid crontab: {exc}")
+
+
+@admin.register(EndpointSchedule)
+class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = EndpointScheduleForm
+    list_display = (
+        "name",
+        "operation",
+        "schedule",
+        "enabled",
+        "last_run_at",
+        "last_status",
+        "last_result_items",
+        "last_result_bytes",
+    )
+    list_filter = ("enabled", "kind", "last_status")
+    search_fields = ("name", "operation")
+    autocomplete_fields = ("token",)
+    readonly_fields = (
+        "offset_seconds",
+        "periodic_task",
+        "last_run_at",
+        "last_status",
+        "last_result_items",
+        "last_result_bytes",
+        "last_error",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "operation", "params", "token", "all_pages", "language")}),
+        ("When", {"fields": ("kind", "every_minutes", "crontab", "enabled", "offset_seconds", "periodic_task")}),
+        (
+            "Last run",
+            {"fields": ("last_run_at", "last_status", "last_result_items", "last_result_bytes", "last_error")},
+        ),
+    )
+    actions = ("run_now", "enable", "disable")
+
+    @admin.display(description="schedule")
+    def schedule(self, obj: EndpointSchedule) -> str:
+        return obj.describe_schedule()
+
+    @admin.action(description="Run now")
+    def run_now(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
+        from esi_tasks.tasks import run_schedule
+
+        ids = list(queryset.values_list("pk", flat=True))
+        for pk in ids:
+            run_schedule.delay(pk)
+        self.message_user(request, f"Queued {len(ids)} schedule(s) to run now.", messages.SUCCESS)
+
+    @admin.action(description="Enable")
+    def enable(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
+        for schedule in queryset:
+            schedule.enabled = True
+            schedule.save()
+
+    @admin.action(description="Disable")
+    def disable(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
+        for schedule in queryset:
+            schedule.enabled = False
+            schedule.save()

@@ -1,0 +1,125 @@
+"""The one place that holds the failure policy of every ESI task.
+
+=================================  ===========================================================
+error                              what happens
+=================================  ===========================================================
+``EsiRequestError`` (unknown op,   fails at once, not retried: the call itself is wrong
+bad parameter, missing scope),
+``TokenError`` (``NoTokenError``),
+``EsiClientError`` (4xx)
+``EsiRateLimited``,                re-queued with ``countdown = exc.retry_after`` (+ a little
+``EsiErrorLimited``                jitter). The worker does not sleep, and ``max_retries`` is not
+                                   used up: a separate count (``esi_requeues`` message header)
+                                   stops after :attr:`EsiTask.max_requeues`.
+``EsiServerError``,                retried by Celery with exponential backoff
+``EsiTransportError``,             (:attr:`~EsiTask.retry_backoff`, ``retry_backoff_max``,
+``SSOUnavailable``                 ``retry_jitter``) up to :attr:`~EsiTask.max_retries` times
+=================================  ===========================================================
+
+Every task is ``acks_late`` with ``reject_on_worker_lost``: a worker process killed mid-task
+hands its message back to the broker, so no fetch is lost (it may run twice; fetches are
+reads). Change the numbers per task with Celery's ``task_annotations``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Retry
+
+from esi.exceptions import EsiLimited, EsiServerError, EsiTransportError, SSOUnavailable
+
+__all__ = ["EsiTask", "REQUEUE_HEADER"]  # noqa: RUF022  (plain sorted(), as the API tests pin)
+
+logger = logging.getLogger(__name__)
+
+REQUEUE_HEADER = "esi_requeues"
+RETRYABLE: tuple[type[BaseException], ...] = (EsiServerError, EsiTransportError, SSOUnavailable)
+
+
+def _header(request: Any, name: str) -> Any:
+    """A custom message header: Celery exposes them as request attributes and in ``headers``."""
+    headers = getattr(request, "headers", None) or {}
+    if name in headers:
+        return headers[name]
+    return getattr(request, name, None)
+
+
+class EsiTask(Task):  # type: ignore[misc]
+    """Base class of the ESI tasks: late acks, and the retry/re-queue policy in :meth:`policy`."""
+
+    abstract = True
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = 5
+    retry_backoff: float = 5.0
+    retry_backoff_max: float = 600.0
+    retry_jitter = True
+    #: How often one message may be re-queued for rate/error limits before it fails.
+    max_requeues = 100
+    #: The longest extra wait added to a limit's ``retry_after`` so re-queued tasks do not stampede.
+    requeue_jitter_max: float = 2.0
+
+    @contextmanager
+    def policy(self) -> Iterator[None]:
+        """Run the block; turn ESI errors into a re-queue, a backoff retry or a failure."""
+        try:
+            yield
+        except Retry:
+            raise
+        except EsiLimited as exc:
+            raise self.requeue(exc.retry_after, exc) from exc
+        except RETRYABLE as exc:
+            countdown = self.backoff(self.request.retries)
+            logger.info(
+                "%s[%s] retry %s/%s in %.1f s after %s",
+                self.name,
+                self.request.id,
+                self.request.retries + 1,
+                self.max_retries,
+                countdown,
+                exc,
+            )
+            raise self.retry(exc=exc, countdown=countdown) from exc
+
+    def backoff(self, retries: int) -> float:
+        """Seconds before retry number ``retries + 1``: ``retry_backoff * 2**retries`` capped at
+        ``retry_backoff_max``; with ``retry_jitter`` a random value in its upper half (Celery's
+        ``retry_backoff`` semantics, but fractional seconds allowed)."""
+        countdown = min(float(self.retry_backoff_max), float(self.retry_backoff) * 2 ** max(0, retries))
+        if self.retry_jitter:
+            countdown = random.uniform(countdown / 2, countdown)
+        return float(countdown)
+
+    def requeue_count(self) -> int:
+        return int(_header(self.request, REQUEUE_HEADER) or 0)
+
+    def requeue(self, countdown: float, exc: BaseException | None = None) -> Retry:
+        """Send this task again in ``countdown`` seconds without using up ``max_retries``.
+
+        Returns the :class:`~celery.exceptions.Retry` to raise. When called outside a worker
+        (``task.apply()``, eager mode) or after :attr:`max_requeues`, raises ``exc`` instead.
+        """
+        request = self.request
+        count = self.requeue_count()
+        if request.called_directly or request.is_eager or count >= self.max_requeues:
+            if exc is not None:
+                raise exc
+            raise RuntimeError(f"{self.name} could not be re-queued")
+        jitter = random.uniform(0, min(self.requeue_jitter_max, 0.1 * countdown)) if countdown > 0 else 0.0
+        countdown = countdown + jitter
+        headers = dict(request.headers or {})
+        headers[REQUEUE_HEADER] = count + 1
+        signature = self.signature_from_request(request, countdown=countdown, headers=headers)
+        self.before_requeue(countdown)
+        signature.apply_async()
+        logger.info("%s[%s] re-queued in %.1f s (%s)", self.name, request.id, countdown, exc)
+        return Retry(exc=exc, when=countdown, sig=signature)
+
+    def before_requeue(self, countdown: float) -> None:
+        """Hook for subclasses (e.g. to keep a de-duplication claim alive)."""

@@ -1,0 +1,191 @@
+"""``FetchTask``: the base class of ``fetch_endpoint`` — the failure policy plus de-duplication."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from celery import states
+from celery.utils import uuid
+
+from esi_tasks import dedup, fetching
+from esi_tasks._keys import fetch_identity
+from esi_tasks.base import EsiTask
+from esi_tasks.signals import endpoint_fetched, fetch_failed
+
+__all__ = ["FETCH_OPTIONS", "FetchTask", "split_fetch_kwargs"]
+
+logger = logging.getLogger(__name__)
+
+#: Keyword arguments of ``fetch_endpoint`` that are options, not ESI parameters.
+FETCH_OPTIONS = ("token_id", "all_pages", "language", "force_refresh")
+_NO_DEDUP_OPTIONS = ("chain", "chord", "group_id", "countdown", "eta")
+
+
+def split_fetch_kwargs(
+    args: Any, kwargs: Mapping[str, Any] | None
+) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """``(operation, options, params)`` from a ``fetch_endpoint`` call's args and kwargs."""
+    kwargs = dict(kwargs or {})
+    args = list(args or ())
+    operation = args[0] if args else kwargs.pop("operation", None)
+    options = {name: kwargs.pop(name) for name in FETCH_OPTIONS if name in kwargs}
+    return operation, options, kwargs
+
+
+def _identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | None:
+    operation, options, params = split_fetch_kwargs(args, kwargs)
+    if not isinstance(operation, str):
+        return None
+    return fetch_identity(operation, params, **options)
+
+
+def _is_read(operation: str) -> bool:
+    try:
+        from esi.client import get_client
+
+        return get_client().spec.get(operation).method == "get"
+    except Exception:  # unknown operation: the task fails with a clear error; nothing to share
+        return False
+
+
+class FetchTask(EsiTask):
+    """:class:`~esi_tasks.base.EsiTask` that shares identical queued/running fetches (see :mod:`esi_tasks.dedup`)."""
+
+    abstract = True
+    #: Longest time a queued claim lives (a message lost for good stops blocking after this).
+    dedup_timeout: float = 600.0
+    #: Longest time a running claim lives (a crashed worker stops blocking after this).
+    running_timeout: float = 180.0
+    #: Wait before a copy that found an identical fetch running tries again (from the cache).
+    running_wait: float = 1.0
+
+    def apply_async(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        shadow: Any = None,
+        **options: Any,
+    ) -> Any:
+        """Send the fetch, or hand back the identical fetch already queued or running.
+
+        Pass ``dedup=False`` to always send. Calls with callbacks, chains, an explicit
+        ``task_id``, ``countdown`` or ``eta`` are always sent (and share at run time instead).
+        """
+        want = options.pop("dedup", True)
+        shareable = (
+            want
+            and task_id is None
+            and link is None
+            and link_error is None
+            and not any(options.get(name) for name in _NO_DEDUP_OPTIONS)
+            and not self.app.conf.task_always_eager
+        )
+        identity = _identity(args, kwargs) if shareable else None
+        if identity is not None and _is_read(split_fetch_kwargs(args, kwargs)[0] or ""):
+            task_id = uuid()
+            holder = dedup.claim(dedup.queued_key(identity), task_id, self.dedup_timeout)
+            if holder is not None:
+                logger.debug("%s: identical fetch %s already queued or running", self.name, holder)
+                return self.AsyncResult(holder)
+            try:
+                return super().apply_async(
+                    args,
+                    kwargs,
+                    task_id=task_id,
+                    producer=producer,
+                    link=link,
+                    link_error=link_error,
+                    shadow=shadow,
+                    **options,
+                )
+            except BaseException:
+                dedup.release(dedup.queued_key(identity), task_id)  # nothing was sent: nothing to share
+                raise
+        return super().apply_async(
+            args, kwargs, task_id=task_id, producer=producer, link=link, link_error=link_error, shadow=shadow, **options
+        )
+
+    # --- in the worker -----------------------------------------------------------------------
+
+    def fetch(
+        self,
+        operation: str,
+        *,
+        token_id: int | None = None,
+        all_pages: bool = False,
+        language: str | None = None,
+        force_refresh: bool = False,
+        params: dict[str, Any],
+    ) -> fetching.FetchOutcome:
+        """Fetch under the policy and the running claim; send ``endpoint_fetched``."""
+        task_id = self.request.id
+        claim_key: str | None = None
+        if task_id and not self.request.is_eager:
+            claim_key = dedup.running_key(
+                fetch_identity(
+                    operation,
+                    params,
+                    token_id=token_id,
+                    all_pages=all_pages,
+                    language=language,
+                    force_refresh=force_refresh,
+                )
+            )
+            other = dedup.claim(claim_key, task_id, self.running_timeout)
+            if other is not None and self.requeue_count() < self.max_requeues:
+                logger.debug("%s[%s]: identical fetch %s is running; trying again shortly", self.name, task_id, other)
+                raise self.requeue(self.running_wait)
+            if other is not None:
+                claim_key = None
+        try:
+            with self.policy():
+                outcome = fetching.fetch(
+                    operation,
+                    token_id=token_id,
+                    all_pages=all_pages,
+                    language=language,
+                    force_refresh=force_refresh,
+                    params=params,
+                )
+        finally:
+            if claim_key is not None and task_id:
+                dedup.release(claim_key, task_id)
+        endpoint_fetched.send(
+            sender=self.__class__,
+            operation=outcome.operation,
+            params=outcome.params,
+            data=outcome.data,
+            meta=outcome.meta,
+            token_id=outcome.token_id,
+            task_id=task_id,
+        )
+        return outcome
+
+    def before_requeue(self, countdown: float) -> None:
+        identity = _identity(self.request.args, self.request.kwargs)
+        if identity is not None and self.request.id:
+            dedup.extend(dedup.queued_key(identity), self.request.id, countdown + self.dedup_timeout)
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if status in (states.SUCCESS, states.FAILURE):
+            identity = _identity(args, kwargs)
+            if identity is not None:
+                dedup.release(dedup.queued_key(identity), task_id)
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        operation, options, params = split_fetch_kwargs(args, kwargs)
+        logger.warning("%s[%s] %s failed: %s", self.name, task_id, operation, exc)
+        fetch_failed.send(
+            sender=self.__class__,
+            operation=operation,
+            params=params,
+            token_id=options.get("token_id"),
+            exception=exc,
+            task_id=task_id,
+        )

@@ -1,0 +1,88 @@
+"""One fetch as a plain function: what ``fetch_endpoint`` does, testable without a worker.
+
+Steps: find the operation in the spec, check the parameters (no I/O), pick the token, answer
+a remembered 403/404 at once, call the shared client, remember a fresh 403/404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from esi.exceptions import EsiClientError
+from esi_tasks import errors_memory
+from esi_tasks.tokens import resolve_token
+
+__all__ = ["FetchOutcome", "fetch", "response_meta"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FetchOutcome:
+    """The decoded data of one fetch and the facts about the answer (JSON-serialisable meta)."""
+
+    operation: str
+    params: dict[str, Any]
+    data: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+    token_id: int | None = None
+    expires: dt.datetime | None = None
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def response_meta(response: Any) -> dict[str, Any]:
+    return {
+        "status": response.status,
+        "etag": response.etag,
+        "expires": _iso(response.expires),
+        "last_modified": _iso(response.last_modified),
+        "pages": response.pages,
+        "from_cache": response.from_cache,
+        "not_modified": response.not_modified,
+    }
+
+
+def fetch(
+    operation: str,
+    *,
+    token_id: int | None = None,
+    all_pages: bool = False,
+    language: str | None = None,
+    force_refresh: bool = False,
+    params: Mapping[str, Any] | None = None,
+) -> FetchOutcome:
+    """Fetch ``operation`` once through the process-wide client; raises ``esi.exceptions`` errors."""
+    from esi.client import get_client
+
+    client = get_client()
+    params = dict(params or {})
+    op = client.spec.get(operation)  # UnknownOperation names the closest ones
+    client.spec.validate(op.id, params)  # InvalidParameter before any token work
+    token = resolve_token(op, params, token_id)
+    character_id = token.character_id if token is not None else None
+    remembered = errors_memory.recall(op.id, params, character_id)
+    if remembered is not None:
+        logger.info("%s for character %s answered from error memory (%s)", op.id, character_id, remembered.status)
+        raise remembered
+    try:
+        response = client.call(
+            op.id, token=token, all_pages=all_pages, language=language, force_refresh=force_refresh, **params
+        )
+    except EsiClientError as exc:
+        errors_memory.remember(exc, op.id, params, character_id)
+        raise
+    return FetchOutcome(
+        operation=op.id,
+        params=params,
+        data=response.data,
+        meta=response_meta(response),
+        token_id=token.pk if token is not None else None,
+        expires=response.expires,
+    )

@@ -1,0 +1,181 @@
+"""Keep one resource fresh: fetch it again right after its ``Expires`` passes, and never before.
+
+:func:`start` sends ``esi_tasks.keep_fresh``; each run fetches, then sends itself again with
+``eta = Expires + jitter`` (a little random delay so many chains do not hit ESI on the same
+second). The chain's state lives in Redis under the fetch's identity, so starting it twice
+keeps one chain, and :func:`cancel` stops it (the scheduled message is revoked, and a message
+that runs anyway sees it is no longer current and stops). A chain whose state expires
+(nothing ran for ``max(3 * period, 1 h)``) is dead; ``EndpointSchedule`` in keep-fresh mode
+restarts it from beat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from celery.utils import uuid
+
+from esi.redis import get_redis
+from esi_tasks._keys import PREFIX, fetch_identity
+from esi_tasks._keys import text as _text
+
+__all__ = ["cancel", "cancel_chain", "is_active", "next_run_delay", "record_error", "schedule_next", "start", "state"]
+
+logger = logging.getLogger(__name__)
+
+MIN_DELAY = 1.0
+FALLBACK_PERIOD = 300.0
+JITTER_MAX = 5.0
+
+
+def _key(identity: str) -> str:
+    return f"{PREFIX}:keep:{identity}"
+
+
+def _identity(
+    operation: str, params: Mapping[str, Any], token_id: int | None, all_pages: bool, language: str | None
+) -> str:
+    return fetch_identity(operation, params, token_id=token_id, all_pages=all_pages, language=language)
+
+
+def _ttl(period: float) -> int:
+    return int(max(3 * period, 3600))
+
+
+#: A chain whose next run is this late is taken for dead (its message was lost) and restarted.
+OVERDUE_AFTER = 300.0
+
+
+def _overdue(next_run: bytes | str | None) -> bool:
+    if next_run is None:
+        return False
+    due = dt.datetime.fromisoformat(_text(next_run))
+    return (dt.datetime.now(dt.UTC) - due).total_seconds() > OVERDUE_AFTER
+
+
+def start(
+    operation: str,
+    *,
+    token_id: int | None = None,
+    all_pages: bool = False,
+    language: str | None = None,
+    restart: bool = False,
+    **params: Any,
+) -> str:
+    """Start keeping ``operation(**params)`` fresh; returns the chain id (the current one if running).
+
+    A chain whose next run is more than :data:`OVERDUE_AFTER` seconds late is restarted, so
+    the keep-fresh schedule's watchdog revives a chain whose message was lost.
+    """
+    from esi_tasks.tasks import keep_fresh
+
+    identity = _identity(operation, params, token_id, all_pages, language)
+    key = _key(identity)
+    r = get_redis()
+    generation = uuid()
+    chain_id = f"{identity}:{generation}"
+    if restart or _overdue(r.hget(key, "next_run")):
+        cancel_chain(r.hget(key, "chain_id"))
+    if not r.hsetnx(key, "chain_id", chain_id):
+        current = r.hget(key, "chain_id")
+        if current is not None:
+            return _text(current)
+        r.hset(key, "chain_id", chain_id)
+    r.expire(key, _ttl(FALLBACK_PERIOD))
+    result = keep_fresh.apply_async(
+        (operation,),
+        {"keep_id": chain_id, "token_id": token_id, "all_pages": all_pages, "language": language, **params},
+    )
+    r.hset(key, mapping={"next_task_id": result.id, "next_run": dt.datetime.now(dt.UTC).isoformat()})
+    logger.info("keep-fresh %s started for %s", chain_id, operation)
+    return chain_id
+
+
+def is_active(chain_id: str) -> bool:
+    identity = chain_id.split(":", 1)[0]
+    current = get_redis().hget(_key(identity), "chain_id")
+    return current is not None and _text(current) == chain_id
+
+
+def state(chain_id: str) -> dict[str, str]:
+    """What Redis knows of a chain: ``chain_id``, ``next_task_id``, ``next_run``, ``runs``, ``last_error``."""
+    identity = chain_id.split(":", 1)[0]
+    raw = get_redis().hgetall(_key(identity))
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def cancel_chain(chain_id: bytes | str | None) -> bool:
+    """Stop the chain ``chain_id``; whether it was running."""
+    if chain_id is None:
+        return False
+    if isinstance(chain_id, bytes):
+        chain_id = _text(chain_id)
+    identity = chain_id.split(":", 1)[0]
+    r = get_redis()
+    key = _key(identity)
+    current = r.hget(key, "chain_id")
+    if current is None or _text(current) != chain_id:
+        return False
+    next_id = r.hget(key, "next_task_id")
+    r.delete(key)
+    if next_id is not None:
+        from esi_tasks.tasks import keep_fresh
+
+        try:
+            keep_fresh.app.control.revoke(_text(next_id))
+        except Exception as exc:  # the chain stops anyway at its next run
+            logger.info("could not revoke keep-fresh task %s: %s", next_id, exc)
+    logger.info("keep-fresh %s cancelled", chain_id)
+    return True
+
+
+def cancel(
+    operation: str, *, token_id: int | None = None, all_pages: bool = False, language: str | None = None, **params: Any
+) -> bool:
+    """Stop keeping ``operation(**params)`` fresh; whether a chain was running."""
+    identity = _identity(operation, params, token_id, all_pages, language)
+    current = get_redis().hget(_key(identity), "chain_id")
+    return cancel_chain(current)
+
+
+def next_run_delay(expires: dt.datetime | None, fallback: float | None = None, now: dt.datetime | None = None) -> float:
+    """Seconds until the next fetch: just after ``expires``, plus jitter; ``fallback`` when unknown."""
+    now = now or dt.datetime.now(dt.UTC)
+    if expires is None:
+        base = float(fallback or FALLBACK_PERIOD)
+        period = base
+    else:
+        base = (expires - now).total_seconds()
+        period = max(base, MIN_DELAY)
+    jitter = random.uniform(0.2, max(0.2, min(JITTER_MAX, 0.1 * period)))
+    return max(base, MIN_DELAY) + jitter
+
+
+def schedule_next(task: Any, chain_id: str, args: Any, kwargs: Mapping[str, Any], delay: float) -> str | None:
+    """Send the chain's next run in ``delay`` seconds, if it is still current; its task id."""
+    if not is_active(chain_id):
+        return None
+    eta = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+    result = task.apply_async(args, dict(kwargs), eta=eta)
+    identity = chain_id.split(":", 1)[0]
+    r = get_redis()
+    key = _key(identity)
+    pipe = r.pipeline()
+    pipe.hset(key, mapping={"next_task_id": result.id, "next_run": eta.isoformat()})
+    pipe.hincrby(key, "runs", 1)
+    pipe.expire(key, _ttl(delay))
+    pipe.execute()
+    return str(result.id)
+
+
+def record_error(chain_id: str, exc: BaseException) -> None:
+    """Stop the chain after a failure that retrying will not fix, keeping the error for the admin."""
+    identity = chain_id.split(":", 1)[0]
+    r = get_redis()
+    if is_active(chain_id):
+        r.delete(_key(identity))
+    logger.warning("keep-fresh %s stopped: %s", chain_id, exc)

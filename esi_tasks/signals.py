@@ -1,0 +1,24 @@
+"""Signals of the task layer, sent in the worker process that ran the fetch.
+
+``endpoint_fetched``
+    After every successful :func:`esi_tasks.tasks.fetch_endpoint` (and keep-fresh / scheduled
+    fetch). Arguments: ``operation`` (operationId), ``params`` (dict), ``data`` (decoded JSON),
+    ``meta`` (dict: ``status``, ``etag``, ``expires`` (ISO string or None), ``last_modified``,
+    ``pages``, ``from_cache``, ``not_modified``), ``token_id`` (or None) and ``task_id``.
+
+``fetch_failed``
+    When a fetch finally fails: bad input, a remembered or fresh 4xx, retries used up.
+    Arguments: ``operation``, ``params``, ``token_id``, ``exception`` and ``task_id``.
+    Not sent for a re-queue on a rate or error limit (that is not a failure).
+
+Receivers run inside the task: keep them quick, or enqueue your own task from them.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+__all__ = ["endpoint_fetched", "fetch_failed"]
+
+endpoint_fetched = Signal()
+fetch_failed = Signal()

@@ -1,0 +1,202 @@
+"""The Celery tasks of django-esi. Bodies are thin: the work is in plain functions.
+
+::
+
+    from esi_tasks.tasks import fetch_endpoint
+    fetch_endpoint.delay("GetStatus").get()                       # -> decoded JSON
+    fetch_endpoint.delay("GetCharactersCharacterIdAssets", character_id=90000001, all_pages=True)
+
+Arguments are JSON (ids, never model instances). The failure policy is in
+:class:`esi_tasks.base.EsiTask`; de-duplication in :class:`esi_tasks.fetch_task.FetchTask`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import group, shared_task
+
+from esi.app_settings import esi_settings
+from esi_tasks import keep_fresh as keep_fresh_state
+from esi_tasks import token_refresh
+from esi_tasks.base import EsiTask
+from esi_tasks.fetch_task import FetchTask, split_fetch_kwargs
+from esi_tasks.signals import endpoint_fetched, fetch_failed
+
+__all__ = [
+    "cleanup_callback_redirects",
+    "fetch_endpoint",
+    "keep_fresh",
+    "refresh_token",
+    "refresh_token_lane",
+    "refresh_tokens",
+    "run_schedule",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, base=FetchTask, name="esi_tasks.fetch_endpoint")  # type: ignore[untyped-decorator]
+def fetch_endpoint(
+    self: FetchTask,
+    operation: str,
+    *,
+    token_id: int | None = None,
+    all_pages: bool = False,
+    language: str | None = None,
+    force_refresh: bool = False,
+    **params: Any,
+) -> Any:
+    """Fetch ``operation`` with ``params`` and return the decoded JSON (all pages if ``all_pages``).
+
+    The token is ``token_id``'s, else a token of the ``character_id``/``corporation_id``
+    parameter's character holding the operation's scopes (:mod:`esi_tasks.tokens`).
+    """
+    outcome = self.fetch(
+        operation,
+        token_id=token_id,
+        all_pages=all_pages,
+        language=language,
+        force_refresh=force_refresh,
+        params=params,
+    )
+    return outcome.data
+
+
+class KeepFreshTask(EsiTask):
+    """Keep-fresh runs: the policy of :class:`EsiTask`; a final failure stops the chain."""
+
+    abstract = True
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        kwargs = dict(kwargs or {})
+        chain_id = kwargs.pop("keep_id", None)
+        if chain_id:
+            keep_fresh_state.record_error(chain_id, exc)
+        operation, options, params = split_fetch_kwargs(args, kwargs)
+        fetch_failed.send(
+            sender=self.__class__,
+            operation=operation,
+            params=params,
+            token_id=options.get("token_id"),
+            exception=exc,
+            task_id=task_id,
+        )
+
+
+@shared_task(bind=True, base=KeepFreshTask, name="esi_tasks.keep_fresh")  # type: ignore[untyped-decorator]
+def keep_fresh(
+    self: KeepFreshTask,
+    operation: str,
+    *,
+    keep_id: str,
+    token_id: int | None = None,
+    all_pages: bool = False,
+    language: str | None = None,
+    **params: Any,
+) -> Any:
+    """One run of a keep-fresh chain (start one with :func:`esi_tasks.keep_fresh.start`)."""
+    from esi_tasks import fetching
+
+    if not keep_fresh_state.is_active(keep_id):
+        logger.info("keep-fresh %s is no longer current; stopping", keep_id)
+        return None
+    with self.policy():
+        outcome = fetching.fetch(operation, token_id=token_id, all_pages=all_pages, language=language, params=params)
+    endpoint_fetched.send(
+        sender=self.__class__,
+        operation=outcome.operation,
+        params=outcome.params,
+        data=outcome.data,
+        meta=outcome.meta,
+        token_id=outcome.token_id,
+        task_id=self.request.id,
+    )
+    from esi.client import get_client
+
+    delay = keep_fresh_state.next_run_delay(outcome.expires, get_client().spec.get(operation).cache_age)
+    keep_fresh_state.schedule_next(
+        self,
+        keep_id,
+        (operation,),
+        {"keep_id": keep_id, "token_id": token_id, "all_pages": all_pages, "language": language, **params},
+        delay,
+    )
+    return outcome.data
+
+
+@shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_token")  # type: ignore[untyped-decorator]
+def refresh_token(self: EsiTask, token_id: int) -> str:
+    """Refresh one token at SSO now: ``"refreshed"``, ``"invalid"``, ``"not_refreshable"`` or ``"missing"``."""
+    with self.policy():
+        return token_refresh.refresh_one(token_id)
+
+
+@shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_token_lane")  # type: ignore[untyped-decorator]
+def refresh_token_lane(self: EsiTask, token_ids: list[int]) -> dict[str, int]:
+    """Refresh ``token_ids`` one after the other (one lane of the sweep)."""
+    return token_refresh.refresh_lane(token_ids)
+
+
+@shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_tokens")  # type: ignore[untyped-decorator]
+def refresh_tokens(self: EsiTask, interval: float = token_refresh.DEFAULT_SWEEP_INTERVAL) -> dict[str, Any]:
+    """The sweep: refresh tokens about to lapse and re-validate old ones, in bounded lanes.
+
+    ``interval`` is how often beat runs the sweep (seconds), so tokens lapsing before the next
+    sweep are renewed now. Returns ``{"tokens", "lanes", "task_ids"}``, or
+    ``{"skipped": True, ...}`` while lanes of the previous sweep still run (so overlapping sweeps
+    never exceed ``ESI_REFRESH_SWEEP_CONCURRENCY`` refreshes at once).
+    """
+    running = token_refresh.lanes_still_running(self.AsyncResult)
+    if running:
+        logger.info("token sweep skipped: %s lane(s) of the previous sweep still run", len(running))
+        return {"skipped": True, "tokens": 0, "lanes": 0, "task_ids": running}
+    ids = token_refresh.select_for_sweep(interval=interval)
+    lanes = token_refresh.split_lanes(ids, esi_settings.ESI_REFRESH_SWEEP_CONCURRENCY)
+    task_ids: list[str] = []
+    if lanes:
+        result = group(refresh_token_lane.s(lane) for lane in lanes).apply_async()
+        task_ids = [child.id for child in result.results]
+        token_refresh.remember_lanes(task_ids)
+    logger.info("token sweep: %s tokens in %s lanes", len(ids), len(lanes))
+    return token_refresh.sweep_summary(lanes, task_ids)
+
+
+@shared_task(bind=True, base=EsiTask, name="esi_tasks.cleanup_callback_redirects")  # type: ignore[untyped-decorator]
+def cleanup_callback_redirects(self: EsiTask) -> int:
+    """Delete SSO logins older than ``ESI_CALLBACK_REDIRECT_MAX_AGE`` (hourly in beat); how many."""
+    from esi.sso import cleanup_callback_redirects as cleanup
+
+    return int(cleanup())
+
+
+class ScheduleTask(EsiTask):
+    """Scheduled runs: record a final failure on the schedule (shown in the admin)."""
+
+    abstract = True
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        from esi_tasks import scheduling
+
+        schedule_id = (list(args or ()) or [(kwargs or {}).get("schedule_id")])[0]
+        if schedule_id is None:
+            return
+        schedule = scheduling.record_failure(int(schedule_id), exc)
+        if schedule is not None:
+            fetch_failed.send(
+                sender=self.__class__,
+                operation=schedule.operation,
+                params=dict(schedule.params or {}),
+                token_id=schedule.token_id,
+                exception=exc,
+                task_id=task_id,
+            )
+
+
+@shared_task(bind=True, base=ScheduleTask, name="esi_tasks.run_schedule")  # type: ignore[untyped-decorator]
+def run_schedule(self: ScheduleTask, schedule_id: int) -> dict[str, Any]:
+    """Run one :class:`~esi_tasks.models.EndpointSchedule` (what its beat entry sends)."""
+    from esi_tasks import scheduling
+
+    return scheduling.run(self, schedule_id)

@@ -1,0 +1,150 @@
+"""Token refresh as plain functions: one token, a lane of tokens, and the sweep's selection.
+
+The sweep (``esi_tasks.refresh_tokens``, installed in beat every 5 minutes by default) picks:
+
+* tokens **in use** whose access token lapses before the next sweep (expires within
+  ``ESI_TOKEN_REFRESH_MARGIN`` + the sweep interval): renewed ahead, so no fetch waits on SSO.
+  "In use" means the access token is still valid and was not renewed by the sweep itself, so an
+  idle token is renewed at most once ahead and then drops out;
+* every refreshable token **not validated** for ``ESI_TOKEN_VALIDATION_PERIOD`` seconds
+  (its row was not updated by a login or refresh in that time): refreshing it asks SSO whether
+  the player still allows access; refused tokens are deleted by ``esi`` (``token_invalidated``).
+
+The tokens are split into at most ``ESI_REFRESH_SWEEP_CONCURRENCY`` lanes, each one task that
+refreshes its tokens one after the other, so no more than that many refreshes hit SSO at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from esi.app_settings import esi_settings
+from esi.exceptions import NotRefreshableError, TokenError, TokenInvalidError
+from esi.redis import get_redis
+from esi_tasks._keys import PREFIX
+
+__all__ = [
+    "DEFAULT_SWEEP_INTERVAL",
+    "lanes_still_running",
+    "refresh_lane",
+    "refresh_one",
+    "remember_lanes",
+    "select_for_sweep",
+    "split_lanes",
+    "sweep_summary",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SWEEP_INTERVAL = 300
+ACCESS_TOKEN_LIFETIME = 1200
+
+
+def _swept_key(token_id: int) -> str:
+    return f"{PREFIX}:swept:{token_id}"
+
+
+def refresh_one(token_id: int, *, by_sweep: bool = False) -> str:
+    """Refresh one token at SSO now: ``"refreshed"``, ``"invalid"`` (deleted), ``"not_refreshable"``, ``"missing"``.
+
+    ``SSOUnavailable`` propagates (worth a retry); the other token errors are outcomes.
+    """
+    from esi.models import Token
+
+    try:
+        token = Token.objects.get(pk=token_id)
+    except Token.DoesNotExist:
+        return "missing"
+    try:
+        token.refresh()
+    except TokenInvalidError:
+        logger.info("token %s of character %s refused by SSO", token_id, token.character_id)
+        return "invalid"
+    except NotRefreshableError:
+        return "not_refreshable"
+    except TokenError as exc:
+        logger.info("token %s not refreshed: %s", token_id, exc)
+        return "invalid"
+    if by_sweep:
+        get_redis().set(_swept_key(token_id), 1, ex=ACCESS_TOKEN_LIFETIME)
+    return "refreshed"
+
+
+def refresh_lane(token_ids: Iterable[int], on_progress: Callable[[int, str], None] | None = None) -> dict[str, int]:
+    """Refresh ``token_ids`` one after the other; counts per outcome (SSO trouble counted as ``"unavailable"``)."""
+    from esi.exceptions import SSOUnavailable
+
+    counts: dict[str, int] = {}
+    for token_id in token_ids:
+        try:
+            outcome = refresh_one(token_id, by_sweep=True)
+        except SSOUnavailable as exc:
+            logger.info("token %s: SSO unavailable (%s); the next sweep tries again", token_id, exc)
+            outcome = "unavailable"
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if on_progress is not None:
+            on_progress(token_id, outcome)
+    return counts
+
+
+def select_for_sweep(now: dt.datetime | None = None, interval: float = DEFAULT_SWEEP_INTERVAL) -> list[int]:
+    """The ids of the tokens the sweep refreshes now (see the module doc), oldest need first."""
+    from esi.models import Token
+
+    now = now or timezone.now()
+    refreshable = Token.objects.exclude(refresh_token__isnull=True).exclude(refresh_token="")
+    horizon = now + dt.timedelta(seconds=float(esi_settings.ESI_TOKEN_REFRESH_MARGIN) + interval)
+    lapsing = list(
+        refreshable.filter(access_token_expires__gt=now, access_token_expires__lte=horizon)
+        .order_by("access_token_expires")
+        .values_list("pk", flat=True)
+    )
+    if lapsing:
+        swept = get_redis().mget([_swept_key(pk) for pk in lapsing])
+        lapsing = [pk for pk, mark in zip(lapsing, swept, strict=True) if mark is None]
+    stale_before = now - dt.timedelta(seconds=int(esi_settings.ESI_TOKEN_VALIDATION_PERIOD))
+    unvalidated = list(
+        refreshable.filter(Q(updated__lte=stale_before)).order_by("updated").values_list("pk", flat=True)
+    )
+    seen: set[int] = set()
+    out: list[int] = []
+    for pk in [*lapsing, *unvalidated]:
+        if pk not in seen:
+            seen.add(pk)
+            out.append(pk)
+    return out
+
+
+def split_lanes(ids: list[int], lanes: int) -> list[list[int]]:
+    """``ids`` dealt round-robin into at most ``lanes`` non-empty lists."""
+    lanes = max(1, min(int(lanes), len(ids)))
+    return [ids[i::lanes] for i in range(lanes)] if ids else []
+
+
+_LANES_KEY = f"{PREFIX}:sweep:lanes"
+#: Longest time a sweep's lanes hold off the next sweep (a lost lane stops blocking after this).
+LANES_HOLD = 3600
+
+
+def remember_lanes(task_ids: list[str]) -> None:
+    """Note the lanes of this sweep, so the next one waits for them."""
+    get_redis().set(_LANES_KEY, json.dumps(task_ids), ex=LANES_HOLD)
+
+
+def lanes_still_running(async_result: Callable[[str], Any]) -> list[str]:
+    """The previous sweep's lanes that have not finished (``async_result``: task id -> AsyncResult)."""
+    raw = get_redis().get(_LANES_KEY)
+    if raw is None:
+        return []
+    return [task_id for task_id in json.loads(raw) if not async_result(task_id).ready()]
+
+
+def sweep_summary(lanes: list[list[int]], task_ids: list[str]) -> dict[str, Any]:
+    return {"tokens": sum(len(lane) for lane in lanes), "lanes": len(lanes), "task_ids": task_ids}

@@ -1,0 +1,236 @@
+"""The example project, run the way a newcomer runs it: ``manage.py`` and ``scripts/demo`` in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings as test_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGE = ROOT / "example_project" / "manage.py"
+SSO_SETTINGS = ("ESI_SSO_CLIENT_ID", "ESI_SSO_CLIENT_SECRET", "ESI_SSO_CALLBACK_URL")
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ESI_", "DJANGO_", "DATABASE_URL", "REDIS_URL", "DEMO_"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'example.sqlite3'}",
+        REDIS_URL=test_settings.ESI_TEST_REDIS_URL,
+        PYTHONWARNINGS="ignore",
+    )
+    env.update(extra)
+    return env
+
+
+def _manage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *args],
+        env=_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def test_check_passes_with_the_sso_settings_set(tmp_path):
+    result = _manage(tmp_path, "check", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_fails_with_the_documented_errors_without_sso_settings(tmp_path):
+    empty = dict.fromkeys(SSO_SETTINGS, "")
+    result = _manage(tmp_path, "check", DJANGO_DEBUG="0", **empty)
+
+    assert result.returncode == 1
+    for number, name in enumerate(("ESI_SSO_CLIENT_ID", "ESI_SSO_CLIENT_SECRET", "ESI_SSO_CALLBACK_URL"), 1):
+        assert f"(esi.E00{number}) {name} is not set" in result.stderr
+    assert "https://developers.eveonline.com" in result.stderr  # the hint says what to do
+
+
+def test_check_only_warns_without_sso_settings_while_debug(tmp_path):
+    empty = dict.fromkeys(SSO_SETTINGS, "")
+    result = _manage(tmp_path, "check", DJANGO_DEBUG="1", ESI_USER_CONTACT_EMAIL="", **empty)
+
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert all(f"(esi.W00{n})" in output for n in (1, 2, 3))
+    assert "(esi.W010) ESI_USER_CONTACT_EMAIL is not set" in output
+    assert "(esi.E00" not in output
+
+
+def _settings_of(tmp_path: Path, *names: str, **env: str) -> list[str]:
+    code = f"from esi.app_settings import esi_settings as s; print('|'.join(str(getattr(s, n)) for n in {names!r}))"
+    result = _manage(tmp_path, "shell", "-c", code, **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1].split("|")
+
+
+def test_defaults_point_at_the_local_simulator_and_sqlite(tmp_path):
+    env = _env(tmp_path)
+    del env["DATABASE_URL"]
+    code = (
+        "from django.conf import settings as s; from django.db import connection; "
+        "from example_project.celery import app; "
+        "print('|'.join(map(str, [s.ESI_API_URL, s.ESI_SSO_BASE_URL, s.ESI_REDIS_URL, connection.vendor, "
+        "app.conf.broker_url, app.conf.result_backend, app.conf.beat_scheduler])))"
+    )
+    result = subprocess.run(
+        [sys.executable, str(MANAGE), "shell", "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    values = result.stdout.strip().splitlines()[-1].split("|")
+    redis = test_settings.ESI_TEST_REDIS_URL
+    assert values == [
+        "http://127.0.0.1:8089/",
+        "http://127.0.0.1:8089",
+        redis,
+        "sqlite",
+        redis,
+        redis,
+        "django_celery_beat.schedulers:DatabaseScheduler",
+    ]
+
+
+def test_environment_selects_real_esi_and_postgresql(tmp_path):
+    values = _settings_of(
+        tmp_path,
+        "ESI_API_URL",
+        "ESI_SSO_BASE_URL",
+        "ESI_DOWNTIME_START",
+        **{
+            "ESI_API_URL": "https://esi.evetech.net/",
+            "ESI_SSO_BASE_URL": "https://login.eveonline.com",
+        },
+    )
+    assert values == ["https://esi.evetech.net/", "https://login.eveonline.com", "11:00"]
+    code = "from django.db import connection; print(connection.vendor, connection.settings_dict['NAME'])"
+    result = _manage(tmp_path, "shell", "-c", code, DATABASE_URL="postgres://postgres@127.0.0.1:5432/esi_example")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["postgresql", "esi_example"]
+
+
+DASHBOARD_SCRIPT = """
+import httpx
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+user = get_user_model().objects.create_user("pilot", password="pw")
+client = Client()
+client.force_login(user)
+page = client.get("/").content.decode()
+assert "Log in with EVE SSO" in page, page
+assert "No tokens of yours yet" in page, page
+assert "players" in page, page   # ESI status read through the client from the simulator
+assert "Error limit:" in page, page
+assert "<td>status</td><td>app</td>" in page, page   # the shared limiter counted the status call
+
+login = client.get("/sso/login/?scopes=esi-assets.read_assets.v1&next=/")
+assert login.status_code == 302, login
+back = httpx.get(login["Location"])          # the simulator approves the login at once
+assert back.status_code == 302, back
+callback = back.headers["location"].replace("http://testserver", "")
+done = client.get(callback)
+assert done.status_code == 302 and done["Location"] == "/", (done.status_code, done.content[:500])
+page = client.get("/").content.decode()
+assert "Harness Pilot One (90000001)" in page, page
+assert "esi-assets.read_assets.v1" in page, page
+print("DASHBOARD-OK")
+"""
+
+
+def test_dashboard_shows_status_and_the_token_of_an_sso_login(tmp_path, esi_simulator, esi_sim, redis_client):
+    esi_sim.set_login(90000001, ["esi-assets.read_assets.v1"])
+    env = {
+        "ESI_API_URL": esi_simulator.url + "/",
+        "ESI_SSO_BASE_URL": esi_simulator.url,
+        "ESI_SSO_CALLBACK_URL": "http://testserver/sso/callback",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+    }
+    migrate = _manage(tmp_path, "migrate", "--noinput", "-v", "0", **env)
+    assert migrate.returncode == 0, migrate.stderr
+
+    result = _manage(tmp_path, "shell", "-c", DASHBOARD_SCRIPT, **env)
+
+    assert "DASHBOARD-OK" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "eyJ" not in result.stdout + result.stderr  # no JWT (access token) on the page or in logs
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_check_starts_everything_and_stops_it(tmp_path):
+    env = _env(
+        tmp_path,
+        DEMO_SKIP_INSTALL="1",
+        DEMO_VENV=sys.prefix,
+        DEMO_PORT=str(_free_port()),
+        DEMO_SIM_PORT=str(_free_port()),
+        DEMO_LOG_DIR=str(tmp_path / "logs"),
+    )
+    try:
+        result = subprocess.run(
+            [str(ROOT / "scripts" / "demo"), "--check"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
+    finally:
+        # The demo's beat sends the token sweep at start-up; leave no message in the shared broker
+        # for the workers of later tests.
+        celery = [sys.executable, "-m", "celery", "--workdir", str(ROOT / "example_project"), "-A", "example_project"]
+        purge = [*celery, "purge", "-f", "-Q", "esi_tokens,esi,celery"]
+        subprocess.run(purge, env=env, capture_output=True, timeout=60, check=False)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "dashboard: 200" in output
+    assert "/sso/login: redirects to" in output and "/v2/oauth/authorize" in output
+    assert "celery worker: answers ping" in output
+    assert "fetch_endpoint('GetStatus'): run by the worker, shown on the dashboard" in output
+    assert "admin user: admin / admin" in output
+    # Nothing it started is left running.
+    survivors = subprocess.run(["pgrep", "-f", env["DEMO_LOG_DIR"]], capture_output=True, text=True)
+    assert survivors.stdout == ""
+    ports = [int(env["DEMO_PORT"]), int(env["DEMO_SIM_PORT"])]
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+
+
+DEGRADED_SCRIPT = """
+from django.test import Client
+
+page = Client().get("/")
+assert page.status_code == 200, page.status_code
+text = page.content.decode()
+assert 'class="note">ESI status: Esi' in text, text
+assert 'class="note">Recent fetches: ' in text, text
+assert "Log in with EVE SSO" in text, text
+print("DEGRADED-OK")
+"""
+
+
+def test_dashboard_degrades_gracefully_without_esi_and_redis(tmp_path):
+    env = {
+        "ESI_API_URL": "http://127.0.0.1:9/",  # nothing listens on the discard port
+        "ESI_SSO_BASE_URL": "http://127.0.0.1:9",
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+    }
+    assert _manage(tmp_path, "migrate", "--noinput", "-v", "0", **env).returncode == 0
+
+    result = _manage(tmp_path, "shell", "-c", DEGRADED_SCRIPT, **env)
+
+    assert "DEGRADED-OK" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]

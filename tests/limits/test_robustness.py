@@ -1,0 +1,111 @@
+"""The limiter across forks, threads, lost scripts, an unreachable Redis and other processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis as redis_lib
+
+from esi.client import _limits_lease as lease
+from esi.client._limits import Limiter, RateLimitGroup
+from esi.exceptions import EsiErrorLimited
+
+GROUP = RateLimitGroup("robust", 1000, 60.0)
+
+
+def in_flight(limiter: Limiter) -> int:
+    return int(limiter.snapshot()["error_limit"]["in_flight"])
+
+
+def _child(limiter: Limiter, queue: Any) -> None:
+    try:
+        r = limiter.acquire(None, "app")
+        limiter.settle(r, 200, {})
+        g = limiter.acquire(GROUP, "app")
+        limiter.settle(g, 404, {})
+        limiter.flush()
+        queue.put(("ok", limiter._units.stats()["held"]))
+    except Exception as exc:  # pragma: no cover - reported to the parent
+        queue.put(("error", repr(exc)))
+
+
+def test_a_forked_child_uses_its_own_connection_and_units(limiter: Limiter) -> None:
+    parent = limiter.acquire(None, "app")  # the parent holds a unit and runs a heartbeat
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(limiter, queue))
+    child.start()
+    child.join(20)
+    assert queue.get(timeout=5) == ("ok", 1)
+    limiter.settle(parent, 200, {})
+    row = next(g for g in limiter.snapshot()["groups"] if g["group"] == "robust")
+    assert row["used"] == 5  # the child's 404 was booked in the shared bucket
+
+
+def test_concurrent_threads_book_exactly(limiter: Limiter) -> None:
+    def work() -> None:
+        for _ in range(25):
+            limiter.settle(limiter.acquire(GROUP, "app"), 200, {})
+            limiter.settle(limiter.acquire(None, "app"), 200, {})
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert in_flight(limiter) <= 8  # every thread's unit went back to the pool
+    limiter.close()  # gives back the spare reservations of the last batch
+    row = next(g for g in limiter.snapshot()["groups"] if g["group"] == "robust")
+    assert row["used"] == 8 * 25 * 2
+
+
+def test_scripts_lost_by_redis_are_loaded_again(limiter: Limiter, redis_client: Any) -> None:
+    limiter.settle(limiter.acquire(GROUP, "app"), 200, {})
+    redis_client.script_flush()
+    limiter.settle(limiter.acquire(GROUP, "app"), 404, {})  # NOSCRIPT on the deferred reply and on acquire
+    redis_client.script_flush()
+    limiter.settle(limiter.acquire(GROUP, "app"), 200, {})
+    limiter.flush()
+    row = next(g for g in limiter.snapshot()["groups"] if g["group"] == "robust")
+    assert row["used"] == 2 + 5 + 2
+
+
+def test_unreachable_redis_pauses_calls_instead_of_sending_unguarded() -> None:
+    dead = redis_lib.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    limiter = Limiter(redis_factory=lambda: dead)
+    for group in (None, GROUP):
+        with pytest.raises(EsiErrorLimited, match="Redis") as info:
+            limiter.acquire(group, "app")
+        assert info.value.retry_after == 5.0
+
+
+def test_a_long_request_keeps_its_unit_and_an_idle_process_gives_it_back(limiter: Limiter, monkeypatch: Any) -> None:
+    monkeypatch.setattr(lease, "UNIT_TTL", 0.3)
+    monkeypatch.setattr(lease, "IDLE", 0.3)
+    r = limiter.acquire(None, "app")
+    time.sleep(1.0)  # three unit lifetimes: only the heartbeat keeps it
+    assert in_flight(limiter) == 1
+    limiter.settle(r, 200, {})
+    time.sleep(1.0)
+    assert in_flight(limiter) == 0
+
+
+def test_a_pause_set_by_another_process_reaches_this_one_within_a_heartbeat(redis_client: Any) -> None:
+    here, there = Limiter(), Limiter()  # two limiters: two processes' worth of local state
+    try:
+        here.settle(here.acquire(None, "app"), 200, {})  # a free unit, trusted for a moment
+        there.settle(there.acquire(None, "app"), 420, {"Retry-After": "5"})
+        there.flush()
+        time.sleep(lease.HEARTBEAT * 2.5)
+        with pytest.raises(EsiErrorLimited) as info:
+            here.acquire(None, "app")
+        assert 4 < info.value.retry_after <= 5
+        with pytest.raises(EsiErrorLimited):
+            here.acquire(GROUP, "app")  # groups ask Redis every time
+    finally:
+        here.close()
+        there.close()
