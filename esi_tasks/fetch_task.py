@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from celery import states
+from celery.exceptions import Retry
 from celery.utils import uuid
 
 from esi_tasks import dedup, fetching
@@ -126,17 +127,11 @@ class FetchTask(EsiTask):
         """Fetch under the policy and the running claim; send ``endpoint_fetched``."""
         task_id = self.request.id
         claim_key: str | None = None
+        identity = fetch_identity(
+            operation, params, token_id=token_id, all_pages=all_pages, language=language, force_refresh=force_refresh
+        )
         if task_id and not self.request.is_eager:
-            claim_key = dedup.running_key(
-                fetch_identity(
-                    operation,
-                    params,
-                    token_id=token_id,
-                    all_pages=all_pages,
-                    language=language,
-                    force_refresh=force_refresh,
-                )
-            )
+            claim_key = dedup.running_key(identity)
             other = dedup.claim(claim_key, task_id, self.running_timeout)
             if other is not None and self.requeue_count() < self.max_requeues:
                 logger.debug("%s[%s]: identical fetch %s is running; trying again shortly", self.name, task_id, other)
@@ -153,6 +148,13 @@ class FetchTask(EsiTask):
                     force_refresh=force_refresh,
                     params=params,
                 )
+        except Retry:
+            raise  # re-queued or retried: still queued, keep the queued claim
+        except BaseException:
+            self._release_queued(identity, task_id)  # final: before the error is stored
+            raise
+        else:
+            self._release_queued(identity, task_id)  # before the result is stored
         finally:
             if claim_key is not None and task_id:
                 dedup.release(claim_key, task_id)
@@ -166,6 +168,12 @@ class FetchTask(EsiTask):
             task_id=task_id,
         )
         return outcome
+
+    @staticmethod
+    def _release_queued(identity: str, task_id: str | None) -> None:
+        """A caller who asks from now on gets a new task (served from the cache the fetch filled)."""
+        if task_id:
+            dedup.release(dedup.queued_key(identity), task_id)
 
     def before_requeue(self, countdown: float) -> None:
         identity = _identity(self.request.args, self.request.kwargs)

@@ -138,3 +138,15 @@ def test_compatibility_date_is_part_of_the_key_and_settings_changes_apply(client
     assert client.call("GetStatus").from_cache  # back to the first date: its entry is still there
     assert esi_sim.request_log("GetStatus")[-1]["headers"]["x-compatibility-date"] == "2025-01-01"
     assert esi_sim.stats()["total"] == 2
+
+
+def test_a_redis_outage_degrades_to_no_cache(esi_sim: Any, caplog: Any) -> None:
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    client = EsiClient(limiter=RecordingLimiter(), redis_factory=lambda: dead)
+    assert client.call("GetStatus").status == 200
+    assert not client.call("GetStatus").from_cache
+    assert esi_sim.stats()["total"] == 2
+    assert "cache read failed" in caplog.text

@@ -15,13 +15,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
 def test_fetches_once_per_expires_period_and_stops_when_cancelled(threads_worker, esi_sim, received_signals):
-    esi_sim.configure_route("GetStatus", cache_seconds=2)
+    esi_sim.configure_route("GetStatus", cache_seconds=3)
     chain_id = keep_fresh.start("GetStatus")
     assert keep_fresh.start("GetStatus") == chain_id  # one chain per resource
-    time.sleep(7.5)
+    time.sleep(9)
     requests = sum(esi_sim.stats()["by_route"]["GetStatus"].values())
-    # one request per ~2-3 s period (Expires has 1 s resolution, plus jitter); polling would make many more
-    assert 2 <= requests <= 4, requests
+    # one request per 2-4 s period (Expires has 1 s resolution, plus jitter); polling would make many more
+    assert 2 <= requests <= 5, requests
     # runs that reached ESI (a run that finds the cached copy still fresh costs no request)
     fetched = [s for s in received_signals["fetched"] if s["operation"] == "GetStatus" and not s["meta"]["from_cache"]]
     assert len(fetched) == requests
