@@ -23,11 +23,28 @@ from esi.redis import get_redis
 from esi_tasks._keys import PREFIX, fetch_identity
 from esi_tasks._keys import text as _text
 
-__all__ = ["cancel", "cancel_chain", "is_active", "next_run_delay", "record_error", "schedule_next", "start", "state"]
+__all__ = [
+    "cancel",
+    "cancel_chain",
+    "is_active",
+    "is_news",
+    "next_run_delay",
+    "record_error",
+    "run",
+    "schedule_next",
+    "start",
+    "state",
+    "waiting_for",
+]
 
 logger = logging.getLogger(__name__)
 
 MIN_DELAY = 1.0
+#: Longest eta of one hop. With Redis as broker a message held longer than the transport's
+#: ``visibility_timeout`` (default 1 h) is delivered again, so a resource that stays fresh for
+#: days (``x-cache-age`` up to 30 days) is waited for in hops of at most this many seconds;
+#: a hop that wakes before ``Expires`` only sends the next one (no fetch, no signal).
+MAX_DELAY = 1800.0
 FALLBACK_PERIOD = 300.0
 JITTER_MAX = 5.0
 
@@ -152,11 +169,41 @@ def next_run_delay(expires: dt.datetime | None, fallback: float | None = None, n
         base = (expires - now).total_seconds()
         period = max(base, MIN_DELAY)
     jitter = random.uniform(0.2, max(0.2, min(JITTER_MAX, 0.1 * period)))
-    return max(base, MIN_DELAY) + jitter
+    return min(max(base, MIN_DELAY) + jitter, MAX_DELAY)
 
 
-def schedule_next(task: Any, chain_id: str, args: Any, kwargs: Mapping[str, Any], delay: float) -> str | None:
-    """Send the chain's next run in ``delay`` seconds, if it is still current; its task id."""
+def waiting_for(chain_id: str, now: dt.datetime | None = None) -> dt.datetime | None:
+    """The ``Expires`` the chain waits for, if it is still more than :data:`MIN_DELAY` away (an early hop)."""
+    raw = get_redis().hget(_key(chain_id.split(":", 1)[0]), "expires")
+    if not raw:
+        return None
+    expires = dt.datetime.fromisoformat(_text(raw))
+    now = now or dt.datetime.now(dt.UTC)
+    return expires if (expires - now).total_seconds() > MIN_DELAY else None
+
+
+def is_news(chain_id: str, etag: str | None, from_cache: bool) -> bool:
+    """Whether a run's answer is new to the chain's receivers (first run, fetched, or another ETag)."""
+    if not from_cache or etag is None:
+        return True
+    last = get_redis().hget(_key(chain_id.split(":", 1)[0]), "etag")
+    return last is None or _text(last) != etag
+
+
+def schedule_next(
+    task: Any,
+    chain_id: str,
+    args: Any,
+    kwargs: Mapping[str, Any],
+    delay: float,
+    *,
+    expires: dt.datetime | None = None,
+    etag: str | None = None,
+) -> str | None:
+    """Send the chain's next run in ``delay`` seconds, if it is still current; its task id.
+
+    ``expires``/``etag``: what the last fetch answered (kept for early hops and :func:`is_news`).
+    """
     if not is_active(chain_id):
         return None
     eta = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
@@ -165,11 +212,56 @@ def schedule_next(task: Any, chain_id: str, args: Any, kwargs: Mapping[str, Any]
     r = get_redis()
     key = _key(identity)
     pipe = r.pipeline()
-    pipe.hset(key, mapping={"next_task_id": result.id, "next_run": eta.isoformat()})
+    fields: dict[Any, Any] = {"next_task_id": str(result.id), "next_run": eta.isoformat()}
+    if expires is not None:
+        fields["expires"] = expires.isoformat()
+    if etag is not None:
+        fields["etag"] = etag
+    pipe.hset(key, mapping=fields)
     pipe.hincrby(key, "runs", 1)
     pipe.expire(key, _ttl(delay))
     pipe.execute()
     return str(result.id)
+
+
+def run(
+    task: Any,
+    operation: str,
+    *,
+    keep_id: str,
+    token_id: int | None,
+    all_pages: bool,
+    language: str | None,
+    params: dict[str, Any],
+) -> Any:
+    """One run of chain ``keep_id`` under ``task``'s policy: fetch, signal news, send the next run."""
+    from esi.client import get_client
+    from esi_tasks import fetching
+    from esi_tasks.signals import endpoint_fetched
+
+    if not is_active(keep_id):
+        logger.info("keep-fresh %s is no longer current; stopping", keep_id)
+        return None
+    kwargs = {"keep_id": keep_id, "token_id": token_id, "all_pages": all_pages, "language": language, **params}
+    early = waiting_for(keep_id)
+    if early is not None:  # a hop of a long wait: nothing can have changed yet
+        schedule_next(task, keep_id, (operation,), kwargs, next_run_delay(early))
+        return None
+    with task.policy():
+        outcome = fetching.fetch(operation, token_id=token_id, all_pages=all_pages, language=language, params=params)
+    if is_news(keep_id, outcome.meta["etag"], outcome.meta["from_cache"]):
+        endpoint_fetched.send(
+            sender=type(task),
+            operation=outcome.operation,
+            params=outcome.params,
+            data=outcome.data,
+            meta=outcome.meta,
+            token_id=outcome.token_id,
+            task_id=task.request.id,
+        )
+    delay = next_run_delay(outcome.expires, get_client().spec.get(operation).cache_age)
+    schedule_next(task, keep_id, (operation,), kwargs, delay, expires=outcome.expires, etag=outcome.meta["etag"])
+    return outcome.data
 
 
 def record_error(chain_id: str, exc: BaseException) -> None:

@@ -22,7 +22,7 @@ from esi_tasks import keep_fresh as keep_fresh_state
 from esi_tasks import token_refresh
 from esi_tasks.base import EsiTask
 from esi_tasks.fetch_task import FetchTask, split_fetch_kwargs
-from esi_tasks.signals import endpoint_fetched, fetch_failed
+from esi_tasks.signals import fetch_failed
 
 __all__ = [
     "cleanup_callback_redirects",
@@ -97,33 +97,9 @@ def keep_fresh(
     **params: Any,
 ) -> Any:
     """One run of a keep-fresh chain (start one with :func:`esi_tasks.keep_fresh.start`)."""
-    from esi_tasks import fetching
-
-    if not keep_fresh_state.is_active(keep_id):
-        logger.info("keep-fresh %s is no longer current; stopping", keep_id)
-        return None
-    with self.policy():
-        outcome = fetching.fetch(operation, token_id=token_id, all_pages=all_pages, language=language, params=params)
-    endpoint_fetched.send(
-        sender=self.__class__,
-        operation=outcome.operation,
-        params=outcome.params,
-        data=outcome.data,
-        meta=outcome.meta,
-        token_id=outcome.token_id,
-        task_id=self.request.id,
+    return keep_fresh_state.run(
+        self, operation, keep_id=keep_id, token_id=token_id, all_pages=all_pages, language=language, params=params
     )
-    from esi.client import get_client
-
-    delay = keep_fresh_state.next_run_delay(outcome.expires, get_client().spec.get(operation).cache_age)
-    keep_fresh_state.schedule_next(
-        self,
-        keep_id,
-        (operation,),
-        {"keep_id": keep_id, "token_id": token_id, "all_pages": all_pages, "language": language, **params},
-        delay,
-    )
-    return outcome.data
 
 
 @shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_token")  # type: ignore[untyped-decorator]

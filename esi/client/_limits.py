@@ -108,8 +108,8 @@ class Limiter:
         self._inflight = prefix + "inflight"
         self._seq = prefix + "seq"
         self._groups = prefix + "groups"
-        self._units = ErrorUnits(self._pipe, self._err, self._inflight, unit_params)
         self._batches = TokenBatches()
+        self._units = ErrorUnits(self._pipe, self._err, self._inflight, unit_params, self._batches.distrust)
 
     def __repr__(self) -> str:
         return f"<Limiter prefix={self.prefix!r}>"
@@ -136,7 +136,7 @@ class Limiter:
                 if code == 0:
                     return Reservation(None, identity, 0, None, value)
             else:
-                key = (group.name, identity)
+                key = (group, identity)
                 held = self._batches.take(key)
                 if held is not None:
                     return Reservation(group, identity, RESERVE_COST, held)
@@ -185,6 +185,10 @@ class Limiter:
                 self._units.consume(unit)
         elif status == 420:
             self._units.distrust()
+        if status == 420:
+            self._batches.distrust()
+        elif status == 429 and reservation.group is not None:
+            self._batches.distrust(reservation.group.name)
         no_header = status == 0 or (status >= 400 and err_remain is None and rl_remaining is None)
         group = reservation.group
         keys: tuple[str, ...] = (self._err, self._inflight, self._groups)
@@ -232,8 +236,7 @@ class Limiter:
     def close(self) -> None:
         """Give back this process's error units and spare reservations; stop its heartbeat (tests, shutdown)."""
         self._units.close()
-        for (name, identity), ids in self._batches.drain().items():
-            group = RateLimitGroup(name, 1, 1.0)  # the bucket's own max and window are stored
+        for (group, identity), ids in self._batches.drain().items():
             for rid in ids:
                 self.release(Reservation(group, identity, RESERVE_COST, rid))
         self._pipe.flush()

@@ -21,13 +21,14 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["MAX_BATCH", "TRUST", "TokenBatches"]
 
 TRUST = 0.25
 MAX_BATCH = 32
 
-_Key = tuple[str, str]
+_Key = tuple[Any, str]  # (RateLimitGroup, identity)
 
 
 @dataclass
@@ -86,6 +87,13 @@ class TokenBatches:
                 batch.ids.extend(spares)
                 batch.size, batch.until = count, until
             return str(first)
+
+    def distrust(self, group: str | None = None) -> None:
+        """A pause was seen (a 420: every group; a 429: ``group``): ask Redis before the next request."""
+        with self._lock:
+            for (key_group, _), batch in self._batches.items():
+                if group is None or key_group.name == group:
+                    batch.until = 0.0
 
     def drain(self) -> dict[_Key, list[str]]:
         """Forget every held reservation; -> them, to be given back (shutdown, tests)."""

@@ -39,9 +39,15 @@ class ErrorUnits:
     """Units of the shared error budget held by this process (fork-safe, thread-safe)."""
 
     def __init__(
-        self, pipe: ScriptPipe, err_key: str, inflight_key: str, params: Callable[[], tuple[int, float, int]]
+        self,
+        pipe: ScriptPipe,
+        err_key: str,
+        inflight_key: str,
+        params: Callable[[], tuple[int, float, int]],
+        on_pause: Callable[[], None] = lambda: None,
     ) -> None:
         self._pipe = pipe
+        self._on_pause = on_pause  # the heartbeat saw a pause: other cached views must go too
         self._keys = (err_key, inflight_key)
         self._params = params  # -> (threshold, hold retry, assumed error limit)
         self._lock = threading.Lock()
@@ -157,6 +163,7 @@ class ErrorUnits:
                     self._known_remain = int(float(value)) if value else self._known_remain
                 else:
                     self._trusted_until = 0.0
+                    self._on_pause()
 
     def close(self) -> None:
         """Give every unit back and stop the heartbeat (tests, shutdown)."""

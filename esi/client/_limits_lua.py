@@ -213,7 +213,8 @@ elseif ARGV[12] == '1' then
     end
   end
 end
-if #KEYS >= 5 then
+-- a bucket that is gone (its window long over, or Redis flushed) is not created again by a late settle
+if #KEYS >= 5 and redis.call('EXISTS', KEYS[5]) == 1 then
   local bz, bm = KEYS[4], KEYS[5]
   local m = redis.call('HMGET', bm, 'max', 'window', 'used', 'pause_until')
   local maxt = tonumber(ARGV[8]) or tonumber(m[1]) or tonumber(ARGV[14])

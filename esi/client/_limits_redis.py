@@ -171,7 +171,11 @@ class ScriptPipe:
         """Run a script soon (within :data:`DEFER_MAX`); the script gets the delay as a last argument."""
         with self._lock:
             if self._pid != os.getpid():
-                self._connection()
+                try:
+                    self._connection()
+                except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                    logger.warning("Could not record an ESI response in Redis (%s); the budget corrects itself", exc)
+                    return
             self._deferred.append((time.monotonic(), (source, keys, args)))
             if self._flusher_pid != os.getpid():
                 self._flusher_pid = os.getpid()

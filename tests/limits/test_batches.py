@@ -10,7 +10,7 @@ import pytest
 from esi.client import _limits
 from esi.client._limits import Limiter, RateLimitGroup
 from esi.client._limits_batch import MAX_BATCH, TRUST
-from esi.exceptions import EsiRateLimited
+from esi.exceptions import EsiErrorLimited, EsiRateLimited
 
 BIG = RateLimitGroup("big", 100_000, 900.0)
 
@@ -83,3 +83,14 @@ def test_stale_spares_are_given_back_and_unused_ones_lapse(limiter: Limiter, mon
     limiter.settle(limiter.acquire(BIG, "app"), 200, {})
     limiter.close()
     assert used(limiter, "big") == spent + 4
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, EsiRateLimited), (420, EsiErrorLimited)])
+def test_a_pause_makes_held_spares_useless_at_once(limiter: Limiter, status: int, error: type) -> None:
+    for _ in range(4):  # builds a batch with spares
+        limiter.settle(limiter.acquire(BIG, "app"), 200, {})
+    held = limiter.acquire(BIG, "app")
+    limiter.settle(held, status, {"Retry-After": "2"})
+    with pytest.raises(error) as info:
+        limiter.acquire(BIG, "app")
+    assert 1.5 < info.value.retry_after <= 2.0

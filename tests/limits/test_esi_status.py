@@ -65,3 +65,9 @@ def test_no_request_and_downtime(esi_sim: Any, settings: Any) -> None:
 def test_limits_off(esi_sim: Any, settings: Any) -> None:
     settings.ESI_RATE_LIMITING = False
     assert "Shared limits: off" in run()
+
+
+def test_unreachable_redis_is_a_clear_error(esi_sim: Any, settings: Any) -> None:
+    settings.ESI_REDIS_URL = "redis://127.0.0.1:1/0"
+    with pytest.raises(CommandError, match="ESI_REDIS_URL"):
+        run("--no-request")

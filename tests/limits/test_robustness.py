@@ -109,3 +109,14 @@ def test_a_pause_set_by_another_process_reaches_this_one_within_a_heartbeat(redi
     finally:
         here.close()
         there.close()
+
+
+def test_late_settles_do_not_bring_back_a_flushed_state(limiter: Limiter, redis_client: Any) -> None:
+    for _ in range(5):
+        limiter.settle(limiter.acquire(GROUP, "app"), 200, {})  # deferred settles, spares held
+    r = limiter.acquire(None, "app")
+    limiter.settle(r, 200, {})  # a unit kept alive by the heartbeat
+    redis_client.flushdb()  # what every test's fixture does between tests
+    time.sleep(lease.HEARTBEAT * 3)  # flusher and heartbeat run meanwhile
+    limiter.close()
+    assert redis_client.keys("esi:limits:*") == []

@@ -74,18 +74,24 @@ def _database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{s['NAME']}"
 
 
+def subprocess_env(url: str) -> dict[str, str]:
+    """Environment of a worker or beat subprocess: the test's database, Redis and simulator."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.tasks.worker_settings",
+        ESI_TEST_WORKER_DATABASE_URL=_database_url(),
+        ESI_TEST_API_URL=url + "/",
+        ESI_TEST_SSO_URL=url,
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
 class PreforkWorker:
     """``celery -A tests.celery_app worker -P prefork -c 2`` in a subprocess."""
 
     def __init__(self, url: str, concurrency: int = 2) -> None:
-        env = dict(os.environ)
-        env.update(
-            DJANGO_SETTINGS_MODULE="tests.tasks.worker_settings",
-            ESI_TEST_WORKER_DATABASE_URL=_database_url(),
-            ESI_TEST_API_URL=url + "/",
-            ESI_TEST_SSO_URL=url,
-            PYTHONPATH=str(ROOT),
-        )
+        env = subprocess_env(url)
         self.hostname = f"prefork-{os.getpid()}-{time.monotonic_ns()}@localhost"
         self.process = subprocess.Popen(
             [

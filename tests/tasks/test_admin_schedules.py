@@ -211,3 +211,31 @@ def test_changing_a_keep_fresh_schedule_stops_the_old_chain(esi_sim, redis_clien
     schedule.kind, schedule.every_minutes = "interval", 5
     schedule.save()
     assert not keep_fresh.is_active(new_chain)
+
+
+@pytest.mark.slow
+def test_real_beat_process_fires_admin_schedule(admin_client, threads_worker, esi_sim, tmp_path):
+    """``celery beat`` with the DatabaseScheduler, run briefly in a subprocess."""
+    import subprocess
+    import sys
+
+    from tests.tasks.conftest import ROOT, subprocess_env
+
+    admin_client.post(ADD_URL, _form(name="beat status", every_minutes="1"))
+    schedule = EndpointSchedule.objects.get(name="beat status")
+    PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(
+        start_time=timezone.now() - dt.timedelta(seconds=1), last_run_at=None
+    )
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tests.celery_app", "beat", "-l", "WARNING",
+         "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile", str(tmp_path / "beat.pid")],
+        cwd=ROOT, env=subprocess_env(esi_sim.url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: EndpointSchedule.objects.get(pk=schedule.pk).last_status == "ok", timeout=30)
+    finally:
+        beat.terminate()
+        beat.wait(timeout=20)
+        beat.stderr.close()
+    assert esi_sim.stats()["by_route"]["GetStatus"] == {"200": 1}
+    assert PeriodicTask.objects.get(pk=schedule.periodic_task_id).total_run_count >= 1

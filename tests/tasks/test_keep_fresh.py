@@ -68,3 +68,29 @@ def test_overdue_chain_is_restarted(esi_sim, redis_client, celery_app):
     assert keep_fresh.is_active(restarted) and not keep_fresh.is_active(chain_id)
     assert keep_fresh.start("GetStatus") == restarted
     keep_fresh.cancel("GetStatus")
+
+
+def test_long_waits_are_made_in_hops_shorter_than_the_visibility_timeout():
+    import datetime as dt
+
+    now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    assert keep_fresh.next_run_delay(now + dt.timedelta(days=30), now=now) == keep_fresh.MAX_DELAY
+
+
+def test_early_hop_only_reschedules(threads_worker, esi_sim, received_signals, published):
+    """A hop that wakes long before Expires sends the next hop: no fetch, no signal."""
+    from esi.redis import get_redis
+    from esi_tasks.tasks import keep_fresh as keep_fresh_task
+
+    esi_sim.configure_route("GetStatus", cache_seconds=600)
+    chain_id = keep_fresh.start("GetStatus")
+    wait_for(lambda: keep_fresh.state(chain_id).get("expires"), timeout=15)
+    assert len(received_signals["fetched"]) == 1
+    # wake the chain early, as a hop of a long wait would
+    get_redis().hset(f"esi_tasks:keep:{chain_id.split(':', 1)[0]}", "next_task_id", "")
+    early = keep_fresh_task.apply_async(("GetStatus",), {"keep_id": chain_id})
+    assert early.get(timeout=20) is None
+    assert esi_sim.stats()["by_route"]["GetStatus"] == {"200": 1}
+    assert len(received_signals["fetched"]) == 1
+    assert keep_fresh.state(chain_id)["next_task_id"] != ""
+    keep_fresh.cancel("GetStatus")

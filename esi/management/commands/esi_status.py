@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import redis
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from esi.exceptions import EsiError
@@ -32,7 +33,10 @@ class Command(BaseCommand):
                 status = client.call("GetStatus").data
             except EsiError as exc:  # the budgets are worth showing all the more
                 problem = f"{type(exc).__name__}: {exc}"
-        budgets = client.limits.snapshot()
+        try:
+            budgets = client.limits.snapshot()
+        except redis.RedisError as exc:
+            raise CommandError(f"The shared budgets in Redis (ESI_REDIS_URL) cannot be read: {exc}") from exc
         if options["json"]:
             self.stdout.write(json.dumps({"status": status, "error": problem, "limits": budgets}, indent=2))
         else:
