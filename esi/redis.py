@@ -27,7 +27,7 @@ def get_redis() -> redis.Redis:
         with _lock:
             client = _clients.get(key)
             if client is None:
-                client = redis.Redis.from_url(url, health_check_interval=30)
+                client = redis.Redis.from_url(url, health_check_interval=30, socket_connect_timeout=2)
                 _clients[key] = client
     return client
 

@@ -1,0 +1,76 @@
+"""django-esi 10's Celery task names, kept so existing beat schedules keep working after an upgrade.
+
+Sites running django-esi 10 schedule ``esi.tasks.cleanup_token`` and
+``esi.tasks.cleanup_callbackredirect`` (Alliance Auth does, in ``CELERYBEAT_SCHEDULE``). These
+thin tasks keep those names and their behaviour; new projects use ``esi_tasks`` instead
+(``esi_tasks.refresh_tokens`` is the sweep that replaces ``cleanup_token``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from math import ceil
+
+from celery import shared_task
+from django.utils import timezone
+
+from esi.exceptions import SSOUnavailable
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["cleanup_callbackredirect", "cleanup_token", "cleanup_token_subset", "refresh_or_delete_token"]
+
+
+@shared_task(name="esi.tasks.cleanup_callbackredirect")
+def cleanup_callbackredirect(max_age: int = 300) -> int:
+    """Delete SSO logins older than ``max_age`` seconds; returns how many."""
+    from esi.models import CallbackRedirect
+
+    deleted, _ = CallbackRedirect.objects.filter(created__lte=timezone.now() - dt.timedelta(seconds=max_age)).delete()
+    return int(deleted)
+
+
+def _refreshable_expired_token_ids(fraction: int = 1) -> list[int]:
+    """Delete orphaned tokens (django-esi 10 behaviour), then pick expired tokens to refresh."""
+    from esi.models import Token
+
+    orphaned, _ = Token.objects.filter(user__isnull=True).delete()
+    if orphaned:
+        logger.info("Deleted %d orphaned token(s)", orphaned)
+    expired = Token.objects.exclude(user__isnull=True).get_expired().filter(refresh_token__isnull=False)
+    count = expired.count()
+    return list(expired.order_by("created").values_list("pk", flat=True)[: ceil(count / max(1, fraction))])
+
+
+@shared_task(name="esi.tasks.cleanup_token")
+def cleanup_token() -> int:
+    """Delete orphaned tokens, then queue a refresh (or delete) of every expired one; returns how many."""
+    token_ids = _refreshable_expired_token_ids()
+    for token_id in token_ids:
+        refresh_or_delete_token.apply_async(args=[token_id], priority=8)
+    return len(token_ids)
+
+
+@shared_task(name="esi.tasks.cleanup_token_subset")
+def cleanup_token_subset(fraction: int = 48) -> int:
+    """As :func:`cleanup_token`, for the oldest ``1/fraction`` of the expired tokens."""
+    token_ids = _refreshable_expired_token_ids(fraction)
+    for token_id in token_ids:
+        refresh_or_delete_token.apply_async(args=[token_id], priority=8)
+    return len(token_ids)
+
+
+@shared_task(
+    name="esi.tasks.refresh_or_delete_token",
+    autoretry_for=(SSOUnavailable,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def refresh_or_delete_token(token_pk: int) -> None:
+    """Refresh one token; delete it when SSO refuses it (an SSO outage is retried, never a reason to delete)."""
+    from esi.models import Token
+
+    token = Token.objects.filter(pk=token_pk).first()
+    if token is not None:
+        token.refresh_or_delete()
