@@ -7,7 +7,7 @@ and its hint says how to fix it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -82,7 +82,8 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                 )
             )
             continue
-        if setting.name in NON_NEGATIVE_SETTINGS and value < 0:
+        number = cast(float, value)  # the range checks below only name numeric settings
+        if setting.name in NON_NEGATIVE_SETTINGS and number < 0:
             messages.append(
                 Error(
                     f"{setting.name} is {value!r}; it cannot be negative.",
@@ -90,7 +91,7 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
                     id="esi.E011",
                 )
             )
-        if setting.name in POSITIVE_SETTINGS and value < 1:
+        if setting.name in POSITIVE_SETTINGS and number < 1:
             messages.append(
                 Error(
                     f"{setting.name} is {value!r}; it must be at least 1.",

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["cleanup_callbackredirect", "cleanup_token", "cleanup_token_subset", "refresh_or_delete_token"]
 
 
-@shared_task(name="esi.tasks.cleanup_callbackredirect")
+@shared_task(name="esi.tasks.cleanup_callbackredirect")  # type: ignore[untyped-decorator]
 def cleanup_callbackredirect(max_age: int = 300) -> int:
     """Delete SSO logins older than ``max_age`` seconds; returns how many."""
     from esi.models import CallbackRedirect
@@ -43,7 +43,7 @@ def _refreshable_expired_token_ids(fraction: int = 1) -> list[int]:
     return list(expired.order_by("created").values_list("pk", flat=True)[: ceil(count / max(1, fraction))])
 
 
-@shared_task(name="esi.tasks.cleanup_token")
+@shared_task(name="esi.tasks.cleanup_token")  # type: ignore[untyped-decorator]
 def cleanup_token() -> int:
     """Delete orphaned tokens, then queue a refresh (or delete) of every expired one; returns how many."""
     token_ids = _refreshable_expired_token_ids()
@@ -52,7 +52,7 @@ def cleanup_token() -> int:
     return len(token_ids)
 
 
-@shared_task(name="esi.tasks.cleanup_token_subset")
+@shared_task(name="esi.tasks.cleanup_token_subset")  # type: ignore[untyped-decorator]
 def cleanup_token_subset(fraction: int = 48) -> int:
     """As :func:`cleanup_token`, for the oldest ``1/fraction`` of the expired tokens."""
     token_ids = _refreshable_expired_token_ids(fraction)
@@ -66,7 +66,7 @@ def cleanup_token_subset(fraction: int = 48) -> int:
     autoretry_for=(SSOUnavailable,),
     retry_backoff=True,
     max_retries=5,
-)
+)  # type: ignore[untyped-decorator]
 def refresh_or_delete_token(token_pk: int) -> None:
     """Refresh one token; delete it when SSO refuses it (an SSO outage is retried, never a reason to delete)."""
     from esi.models import Token
