@@ -13,7 +13,7 @@ from celery.utils import uuid
 from esi_tasks import dedup, fetching
 from esi_tasks._keys import fetch_identity
 from esi_tasks.base import EsiTask
-from esi_tasks.signals import endpoint_fetched, fetch_failed
+from esi_tasks.signals import fetch_failed
 
 __all__ = ["FETCH_OPTIONS", "FetchTask", "split_fetch_kwargs"]
 
@@ -158,15 +158,7 @@ class FetchTask(EsiTask):
         finally:
             if claim_key is not None and task_id:
                 dedup.release(claim_key, task_id)
-        endpoint_fetched.send(
-            sender=self.__class__,
-            operation=outcome.operation,
-            params=outcome.params,
-            data=outcome.data,
-            meta=outcome.meta,
-            token_id=outcome.token_id,
-            task_id=task_id,
-        )
+        outcome.announce(self.__class__, task_id)
         return outcome
 
     @staticmethod

@@ -14,6 +14,7 @@ from typing import Any
 
 from esi.exceptions import EsiClientError
 from esi_tasks import errors_memory
+from esi_tasks.signals import endpoint_fetched
 from esi_tasks.tokens import resolve_token
 
 __all__ = ["FetchOutcome", "fetch", "response_meta"]
@@ -31,6 +32,18 @@ class FetchOutcome:
     meta: dict[str, Any] = field(default_factory=dict)
     token_id: int | None = None
     expires: dt.datetime | None = None
+
+    def announce(self, sender: type, task_id: str | None) -> None:
+        """Send ``endpoint_fetched`` for this outcome (see :mod:`esi_tasks.signals`)."""
+        endpoint_fetched.send(
+            sender=sender,
+            operation=self.operation,
+            params=self.params,
+            data=self.data,
+            meta=self.meta,
+            token_id=self.token_id,
+            task_id=task_id,
+        )
 
 
 def _iso(value: dt.datetime | None) -> str | None:

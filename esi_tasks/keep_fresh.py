@@ -237,7 +237,6 @@ def run(
     """One run of chain ``keep_id`` under ``task``'s policy: fetch, signal news, send the next run."""
     from esi.client import get_client
     from esi_tasks import fetching
-    from esi_tasks.signals import endpoint_fetched
 
     if not is_active(keep_id):
         logger.info("keep-fresh %s is no longer current; stopping", keep_id)
@@ -250,15 +249,7 @@ def run(
     with task.policy():
         outcome = fetching.fetch(operation, token_id=token_id, all_pages=all_pages, language=language, params=params)
     if is_news(keep_id, outcome.meta["etag"], outcome.meta["from_cache"]):
-        endpoint_fetched.send(
-            sender=type(task),
-            operation=outcome.operation,
-            params=outcome.params,
-            data=outcome.data,
-            meta=outcome.meta,
-            token_id=outcome.token_id,
-            task_id=task.request.id,
-        )
+        outcome.announce(type(task), task.request.id)
     delay = next_run_delay(outcome.expires, get_client().spec.get(operation).cache_age)
     schedule_next(task, keep_id, (operation,), kwargs, delay, expires=outcome.expires, etag=outcome.meta["etag"])
     return outcome.data

@@ -231,7 +231,6 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
     """Run a schedule now: fetch (under ``task``'s policy) or make sure its keep-fresh chain runs."""
     from esi_tasks import fetching, keep_fresh
     from esi_tasks.models import EndpointSchedule
-    from esi_tasks.signals import endpoint_fetched
 
     try:
         schedule = EndpointSchedule.objects.get(pk=schedule_id)
@@ -246,15 +245,7 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
     options = {k: kwargs.pop(k) for k in ("token_id", "all_pages", "language") if k in kwargs}
     with task.policy():
         outcome = fetching.fetch(schedule.operation, params=kwargs, **options)
-    endpoint_fetched.send(
-        sender=type(task),
-        operation=outcome.operation,
-        params=outcome.params,
-        data=outcome.data,
-        meta=outcome.meta,
-        token_id=outcome.token_id,
-        task_id=task.request.id,
-    )
+    outcome.announce(type(task), task.request.id)
     size = len(json.dumps(outcome.data, separators=(",", ":")))
     items = len(outcome.data) if isinstance(outcome.data, list | dict) else 1
     _record(
