@@ -72,10 +72,11 @@ def test_an_error_storm_stops_every_process_before_a_420_and_resumes_after_the_r
     assert stats["by_route"]["GetAlliances"]["500"] == len(errors)
     # Every process was stopped by the limiter (without I/O) ...
     assert all(r["refused"].get("error", 0) > 0 for r in results), [r["refused"] for r in results]
-    # ... after at most limit - threshold errors in the first window,
+    # ... once the threshold was reached (ESI's window had limit - threshold errors; client-side
+    # times are a little fuzzy at the window's end, the absence of any 420 above is exact),
     first = errors[0]
     first_window = [t for t in errors if t < first + window]
-    assert len(first_window) == limit - threshold
+    assert limit - threshold <= len(first_window) < limit
     # ... and sent again once ESI's window had reset.
     later = [t for t in errors if t >= first + window]
     assert later, "traffic did not resume after the error-limit window reset"
