@@ -49,18 +49,7 @@ class TokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "can_refresh",
         "sso_version",
     )
-    readonly_fields = (
-        "character_name",
-        "character_id",
-        "character_owner_hash",
-        "token_type",
-        "scopes",
-        "created",
-        "updated",
-        "access_token_expires",
-        "can_refresh",
-        "sso_version",
-    )
+    readonly_fields = tuple(name for name in fields if name != "user")  # only the owner may be changed
     actions = ("refresh_tokens", "revoke_tokens")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Token]:

@@ -40,72 +40,75 @@ def _user_tokens(request: HttpRequest, scopes: list[str]) -> Any:
     return Token.objects.filter(user__pk=request.user.pk).require_scopes(scopes).require_valid()
 
 
-def token_required(scopes: Scopes = "", new: bool = False) -> Callable[[View], View]:
-    """Give the view ``(request, token, *args, **kwargs)``; see the module docstring."""
+#: ``call(x)`` runs the decorated view as ``view(request, x, *args, **kwargs)``.
+Call = Callable[[Any], HttpResponse]
+#: ``otherwise(request, scope_names, call)``: what a decorator does when no login just came back.
+Otherwise = Callable[[HttpRequest, list[str], Call], HttpResponse]
+
+
+def _decorator(
+    scopes: Scopes, otherwise: Otherwise, give: Callable[[Token], Any] = lambda token: token
+) -> Callable[[View], View]:
+    """The shape all three decorators share: a login that just came back wins, else ``otherwise``."""
     names = scope_names_of(scopes)
 
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            def call(arg: Any) -> HttpResponse:
+                return view(request, arg, *args, **kwargs)
+
             token = take_callback_token(request)
             if token is not None:
-                return view(request, token, *args, **kwargs)
-            authenticated = request.user.is_authenticated
-            if request.method == "POST":
-                if request.POST.get("_add"):
-                    return sso_redirect(request, names)
-                chosen = request.POST.get("_token")
-                if chosen and authenticated and str(chosen).isdigit():
-                    picked = _user_tokens(request, names).filter(pk=int(chosen)).first()
-                    if picked is not None:
-                        return view(request, picked, *args, **kwargs)
-                    logger.info("Token selection refused: not a valid token of this user with the scopes")
-            if not new and authenticated:
-                tokens = _user_tokens(request, names)
-                if tokens.exists():
-                    return select_token(request, tokens, names)
-            return sso_redirect(request, names)
+                return call(give(token))
+            return otherwise(request, names, call)
 
         return wrapped
 
     return decorator
+
+
+def token_required(scopes: Scopes = "", new: bool = False) -> Callable[[View], View]:
+    """Give the view ``(request, token, *args, **kwargs)``; see the module docstring."""
+
+    def otherwise(request: HttpRequest, names: list[str], call: Call) -> HttpResponse:
+        authenticated = request.user.is_authenticated
+        if request.method == "POST":
+            if request.POST.get("_add"):
+                return sso_redirect(request, names)
+            chosen = request.POST.get("_token")
+            if chosen and authenticated and str(chosen).isdigit():
+                picked = _user_tokens(request, names).filter(pk=int(chosen)).first()
+                if picked is not None:
+                    return call(picked)
+                logger.info("Token selection refused: not a valid token of this user with the scopes")
+        if not new and authenticated:
+            tokens = _user_tokens(request, names)
+            if tokens.exists():
+                return select_token(request, tokens, names)
+        return sso_redirect(request, names)
+
+    return _decorator(scopes, otherwise)
 
 
 def tokens_required(scopes: Scopes = "", new: bool = False) -> Callable[[View], View]:
     """Give the view ``(request, tokens, *args, **kwargs)`` (a ``Token`` queryset)."""
-    names = scope_names_of(scopes)
 
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            token = take_callback_token(request)
-            if token is not None:
-                return view(request, Token.objects.filter(pk=token.pk), *args, **kwargs)
-            if not new:
-                if not request.user.is_authenticated:
-                    return redirect_to_login(request.get_full_path())
-                tokens = _user_tokens(request, names)
-                if tokens.exists():
-                    return view(request, tokens, *args, **kwargs)
-            return sso_redirect(request, names)
+    def otherwise(request: HttpRequest, names: list[str], call: Call) -> HttpResponse:
+        if not new:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            tokens = _user_tokens(request, names)
+            if tokens.exists():
+                return call(tokens)
+        return sso_redirect(request, names)
 
-        return wrapped
-
-    return decorator
+    return _decorator(scopes, otherwise, give=lambda token: Token.objects.filter(pk=token.pk))
 
 
 def single_use_token(scopes: Scopes = "", new: bool = False) -> Callable[[View], View]:
-    """Give the view ``(request, token, *args, **kwargs)`` from a login made just for it."""
-    names = scope_names_of(scopes)
+    """Give the view ``(request, token, *args, **kwargs)`` from a login made just for it.
 
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            token = take_callback_token(request)
-            if token is not None:
-                return view(request, token, *args, **kwargs)
-            return sso_redirect(request, names)
-
-        return wrapped
-
-    return decorator
+    ``new`` is accepted for django-esi 10 code; every call is a new login anyway.
+    """
+    return _decorator(scopes, lambda request, names, call: sso_redirect(request, names))

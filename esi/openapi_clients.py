@@ -116,7 +116,8 @@ class EsiOperation:
         """The scopes a token needs for this operation (empty for public ones)."""
         return list(get_client().spec.get(self.operation_id).scopes)
 
-    def _response(self, extra: Mapping[str, Any], *, all_pages: bool, force_refresh: bool) -> EsiResponse:
+    def _fetch(self, extra: Mapping[str, Any], *, all_pages: bool, return_response: bool, force_refresh: bool) -> Any:
+        """One call through the shared client: ``result()`` and ``results()`` differ only in ``all_pages``."""
         params: dict[str, Any] = {}
         language = None
         for key, value in {**self._kwargs, **extra}.items():
@@ -125,12 +126,14 @@ class EsiOperation:
                 language = value
             elif pythonic not in _CLIENT_HEADER_KEYS:
                 params[key] = value
-        client = get_client()
-        pending = getattr(getattr(client, self.tag.replace(" ", "")), self.operation_id)
-        response: EsiResponse = pending(**params).response(
-            all_pages=all_pages, language=language, force_refresh=force_refresh
+        response = get_client().call(
+            self.operation_id, all_pages=all_pages, language=language, force_refresh=force_refresh, **params
         )
-        return response
+        data = response.data
+        if all_pages and not isinstance(data, list):
+            data = [data]  # django-esi 10: results() of a single object is a one-item list
+        data = _wrap(data)
+        return (data, LegacyResponse(response)) if return_response else data
 
     def result(
         self,
@@ -148,9 +151,8 @@ class EsiOperation:
         ``store_cache`` and ``last_modified`` are accepted for django-esi 10 code; the client
         always revalidates with the stored ETag and stores what ESI allows.
         """
-        response = self._response(extra, all_pages=False, force_refresh=force_refresh or not use_cache)
-        data = _wrap(response.data)
-        return (data, LegacyResponse(response)) if return_response else data
+        refresh = force_refresh or not use_cache
+        return self._fetch(extra, all_pages=False, return_response=return_response, force_refresh=refresh)
 
     def results(
         self,
@@ -162,11 +164,9 @@ class EsiOperation:
         last_modified: dt.datetime | None = None,
         **extra: Any,
     ) -> Any:
-        """Every page joined into one list (a single object comes back as a one-item list)."""
-        response = self._response(extra, all_pages=True, force_refresh=force_refresh or not use_cache)
-        data = response.data if isinstance(response.data, list) else [response.data]
-        data = _wrap(data)
-        return (data, LegacyResponse(response)) if return_response else data
+        """Every page joined into one list (a single object comes back as a one-item list); as :meth:`result`."""
+        refresh = force_refresh or not use_cache
+        return self._fetch(extra, all_pages=True, return_response=return_response, force_refresh=refresh)
 
     def results_localized(self, languages: Iterable[str] | str | None = None, **kwargs: Any) -> dict[str, Any]:
         """``results()`` once per language: ``{"en": [...], "de": [...]}`` (all ESI languages by default)."""
@@ -236,9 +236,10 @@ class ESIClientProvider:
     """One ESI client for an app, as in django-esi 10.
 
     ``compatibility_date`` must be a date (``YYYY-MM-DD``); the date actually sent is the
-    project-wide ``ESI_COMPATIBILITY_DATE``. ``ua_*`` name the app for its logs; the
-    User-Agent is built from the project's ``ESI_APP_NAME``/``ESI_USER_CONTACT_EMAIL``.
-    ``spec_file`` is read from ``ESI_SPEC_FILE`` instead. ``operations``/``tags`` limit what
+    project-wide ``ESI_COMPATIBILITY_DATE``. ``ua_appname``/``ua_version`` name the provider in
+    log lines; the User-Agent is built from the project's ``ESI_APP_NAME``/``ESI_USER_CONTACT_EMAIL``.
+    ``spec_file`` is read from ``ESI_SPEC_FILE`` instead. ``ua_url`` and other django-esi 10
+    keyword arguments are accepted and ignored. ``operations``/``tags`` limit what
     ``.client`` offers, and are checked against the spec when ``.client`` is first used.
     """
 
@@ -265,12 +266,9 @@ class ESIClientProvider:
             )
         self._ua_appname = ua_appname
         self._ua_version = ua_version
-        self._ua_url = ua_url
         self._spec_file = spec_file
-        self._tenant = tenant
         self._operations = list(operations or [])
         self._tags = list(tags or [])
-        self._kwargs = kwargs
         self._client: ESIClient | None = None
 
     def __str__(self) -> str:

@@ -31,8 +31,9 @@ def cleanup_callbackredirect(max_age: int = 300) -> int:
     return int(deleted)
 
 
-def _refreshable_expired_token_ids(fraction: int = 1) -> list[int]:
-    """Delete orphaned tokens (django-esi 10 behaviour), then pick expired tokens to refresh."""
+def _queue_refreshes(fraction: int) -> int:
+    """Delete orphaned tokens (django-esi 10 behaviour), then queue a refresh (or delete) of the
+    oldest ``1/fraction`` of the expired refreshable tokens; returns how many were queued."""
     from esi.models import Token
 
     orphaned, _ = Token.objects.filter(user__isnull=True).delete()
@@ -40,25 +41,22 @@ def _refreshable_expired_token_ids(fraction: int = 1) -> list[int]:
         logger.info("Deleted %d orphaned token(s)", orphaned)
     expired = Token.objects.exclude(user__isnull=True).get_expired().filter(refresh_token__isnull=False)
     count = expired.count()
-    return list(expired.order_by("created").values_list("pk", flat=True)[: ceil(count / max(1, fraction))])
+    token_ids = list(expired.order_by("created").values_list("pk", flat=True)[: ceil(count / max(1, fraction))])
+    for token_id in token_ids:
+        refresh_or_delete_token.apply_async(args=[token_id], priority=8)
+    return len(token_ids)
 
 
 @shared_task(name="esi.tasks.cleanup_token")  # type: ignore[untyped-decorator]
 def cleanup_token() -> int:
     """Delete orphaned tokens, then queue a refresh (or delete) of every expired one; returns how many."""
-    token_ids = _refreshable_expired_token_ids()
-    for token_id in token_ids:
-        refresh_or_delete_token.apply_async(args=[token_id], priority=8)
-    return len(token_ids)
+    return _queue_refreshes(1)
 
 
 @shared_task(name="esi.tasks.cleanup_token_subset")  # type: ignore[untyped-decorator]
 def cleanup_token_subset(fraction: int = 48) -> int:
     """As :func:`cleanup_token`, for the oldest ``1/fraction`` of the expired tokens."""
-    token_ids = _refreshable_expired_token_ids(fraction)
-    for token_id in token_ids:
-        refresh_or_delete_token.apply_async(args=[token_id], priority=8)
-    return len(token_ids)
+    return _queue_refreshes(fraction)
 
 
 @shared_task(

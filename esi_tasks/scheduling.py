@@ -123,7 +123,8 @@ def validate(operation: str, params: Mapping[str, Any], token: Any = None) -> tu
     elif scopes:
         qs = Token.objects.require_scopes(scopes)
         if params.get("character_id") is not None:
-            if not qs.filter(character_id=params["character_id"]).exists():
+            # a character_id the spec refused (e.g. "abc") is already reported under params
+            if "params" not in errors and not qs.filter(character_id=params["character_id"]).exists():
                 errors["token"] = (
                     f"No stored token of character {params['character_id']} holds {', '.join(scopes)}; "
                     "pick a token or have the character log in with these scopes."

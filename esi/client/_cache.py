@@ -253,9 +253,3 @@ class ResponseCache:
             self._redis().set(key, entry.dump(), px=int(ttl * 1000))
         except redis_lib.RedisError as exc:
             logger.warning("ESI cache write failed: %s", exc)
-
-    def delete(self, key: str) -> None:
-        try:
-            self._redis().delete(key)
-        except redis_lib.RedisError as exc:
-            logger.warning("ESI cache delete failed: %s", exc)

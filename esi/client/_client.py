@@ -45,11 +45,6 @@ _PUBLIC = TokenContext(None, None)
 _MEMO_SIZE = 4096
 
 
-def _default_limiter() -> _limits.Limiter:
-    factory = getattr(_limits, "get_limiter", None)
-    return factory() if callable(factory) else _limits.Limiter()
-
-
 def _float(value: str | None, default: float) -> float:
     try:
         return float(value) if value is not None else default
@@ -79,7 +74,7 @@ class EsiClient:
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.cache = ResponseCache(redis_factory or get_redis, clock)
-        self._cached: tuple[int, SpecIndex, bool] | None = None
+        self._cached: tuple[int, SpecIndex, bool, str] | None = None
         self._memo: dict[tuple[Any, ...], tuple[int, Operation, dict[str, Any], str]] = {}
 
     def __repr__(self) -> str:
@@ -98,20 +93,22 @@ class EsiClient:
         self._cached = None
         self.transport.refresh()
 
-    def _settings(self) -> tuple[SpecIndex, bool]:
-        """Per-call settings, re-read only after an ``ESI_*`` setting changed (``setting_changed``)."""
+    def _settings(self) -> tuple[SpecIndex, bool, str]:
+        """Spec, ``ESI_CACHE_RESPONSE`` and the API base URL, re-read only after an ``ESI_*``
+        setting changed (``setting_changed``) or a fork: not on every call."""
         gen = settings_generation()
         cached = self._cached
         if cached is None or cached[0] != gen:
-            cached = (gen, self._spec or get_spec(), bool(esi_settings.ESI_CACHE_RESPONSE))
+            base_url = esi_settings.ESI_API_URL.rstrip("/")
+            cached = (gen, self._spec or get_spec(), bool(esi_settings.ESI_CACHE_RESPONSE), base_url)
             self._cached = cached
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
 
     @property
     def limits(self) -> _limits.Limiter:
         """The shared rate-limit / error-limit guard."""
         if self._limiter is None:
-            self._limiter = _default_limiter()
+            self._limiter = _limits.get_limiter()
         return self._limiter
 
     # --- the public call ---------------------------------------------------------------------
@@ -181,7 +178,8 @@ class EsiClient:
         key: str | None = None,
     ) -> EsiResponse:
         """One request of an already validated call: cache, limits, retries, store."""
-        cacheable = op.method == "get" and (not op.scopes or ctx.cacheable) and self._settings()[1]
+        _spec, cache_enabled, base_url = self._settings()
+        cacheable = op.method == "get" and (not op.scopes or ctx.cacheable) and cache_enabled
         entry: CacheEntry | None = None
         if not cacheable:
             key = None
@@ -200,7 +198,7 @@ class EsiClient:
                 return self._from_entry(op, entry, status=200, from_cache=True)
 
         path = self._path(op, values)
-        url = esi_settings.ESI_API_URL.rstrip("/") + path
+        url = base_url + path
         query = {k: v for k, v in values.items() if k != "body" and op.parameters[k].location == "query"}
         headers: dict[str, str] = {}  # the client sends User-Agent and X-Compatibility-Date itself
         if language:

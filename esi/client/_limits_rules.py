@@ -22,6 +22,7 @@ __all__ = [
     "spare_lifetime",
     "threshold",
     "unit_params",
+    "window_seconds",
 ]
 
 #: Errors per window assumed before ESI has told us its limit (ESI's documented 100).
@@ -29,7 +30,7 @@ ASSUMED_ERROR_LIMIT = 100
 #: Longest ``retry_after`` when only requests in flight hold the error budget (they end soon).
 IN_FLIGHT_HOLD = 1.0
 
-_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_WINDOW = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*\Z")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -51,10 +52,19 @@ def parse_limit(value: str | None) -> tuple[int, float] | None:
     if not value or "/" not in value:
         return None
     count, _, window = value.partition("/")
-    match = _WINDOW.match(window)
-    if not match or not count.strip().isdigit():
+    seconds = window_seconds(window)
+    if seconds is None or not count.strip().isdigit():
         return None
-    return int(count), float(match.group(1)) * _UNITS[match.group(2)]
+    return int(count), seconds
+
+
+def window_seconds(text: str) -> float | None:
+    """A window as ESI writes it (``"15m"``, ``"1h"``, ``"60"``) in seconds; None if unreadable.
+
+    Shared by the ``X-Ratelimit-Limit`` header and the spec's ``x-rate-limit.window-size``.
+    """
+    match = _WINDOW.match(text)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else None
 
 
 def header_num(value: str | None) -> str:

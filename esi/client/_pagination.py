@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
 
 from esi.app_settings import esi_settings
@@ -37,7 +38,7 @@ class _SnapshotChanged(Exception):
     pass
 
 
-def _join(op: Operation, responses: list[EsiResponse]) -> EsiResponse:
+def _join(responses: list[EsiResponse]) -> EsiResponse:
     first = responses[0]
     data: list[Any] = []
     for r in responses:
@@ -46,18 +47,22 @@ def _join(op: Operation, responses: list[EsiResponse]) -> EsiResponse:
         elif r.data is not None:
             data.append(r.data)
     expires = [r.expires for r in responses if r.expires is not None]
-    return EsiResponse(
+    return replace(
+        first,
         data=data,
-        status=first.status,
-        operation=op.id,
-        headers=first.headers,
-        etag=first.etag,
         expires=min(expires) if expires else None,
-        last_modified=first.last_modified,
         pages=len(responses),
         from_cache=all(r.from_cache for r in responses),
         not_modified=all(r.not_modified for r in responses),
     )
+
+
+def _walked(like: EsiResponse, data: Any, steps: int, *, etag: str | None) -> EsiResponse:
+    """The result of a cursor/from_id walk: ``like``'s status and caching facts, all records.
+
+    Never ``from_cache``/``not_modified``: the walk as a whole was assembled now.
+    """
+    return replace(like, data=data, etag=etag, pages=steps, from_cache=False, not_modified=False)
 
 
 def crawl_pages(
@@ -70,7 +75,7 @@ def crawl_pages(
         first = fetch(op, {k: v for k, v in values.items() if k != "page"}, ctx, language, refresh)
         total = first.pages or 1
         if total <= 1:
-            return _join(op, [first])
+            return _join([first])
 
         def page(n: int, refresh: bool = refresh, total: int = total, first: EsiResponse = first) -> EsiResponse:
             try:
@@ -94,7 +99,7 @@ def crawl_pages(
             except _SnapshotChanged as exc:
                 logger.info("ESI %s: snapshot changed mid-crawl (%s); restarting", op.id, exc)
                 continue
-        return _join(op, [first, *rest])
+        return _join([first, *rest])
     raise EsiTransportError(
         f"{op.id}: the pages kept changing while they were fetched ({MAX_RESTARTS} restarts); try again later."
     )
@@ -147,18 +152,7 @@ def walk_cursor(
         final = {"before": cursor.get("before"), "after": first_cursor.get("after")}
     else:
         final = {"before": first_cursor.get("before"), "after": cursor.get("after") or params.get("after")}
-    return EsiResponse(
-        data={key or "records": records, "cursor": final},
-        status=last.status,
-        operation=op.id,
-        headers=last.headers,
-        etag=None,
-        expires=last.expires,
-        last_modified=last.last_modified,
-        pages=steps,
-        from_cache=False,
-        not_modified=False,
-    )
+    return _walked(last, {key or "records": records, "cursor": final}, steps, etag=None)
 
 
 def walk_from_id(
@@ -192,13 +186,4 @@ def walk_from_id(
             break
         params = {**values, param: min(ids)}
     assert first is not None
-    return EsiResponse(
-        data=records,
-        status=first.status,
-        operation=op.id,
-        headers=first.headers,
-        etag=first.etag,
-        expires=first.expires,
-        last_modified=first.last_modified,
-        pages=steps,
-    )
+    return _walked(first, records, steps, etag=first.etag)

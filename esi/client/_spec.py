@@ -13,11 +13,13 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from esi.app_settings import esi_settings
 from esi.client._limits import RateLimitGroup
+from esi.client._limits_rules import window_seconds
 from esi.exceptions import EsiSpecError, UnknownOperation
 
 __all__ = ["BUNDLED_SPEC", "Operation", "Parameter", "RequestBody", "SpecIndex", "get_spec", "snake_case"]
@@ -27,7 +29,6 @@ BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "data" / "openapi-2026-0
 #: Header parameters the client sets itself; never accepted from callers.
 CLIENT_HEADERS = frozenset({"AcceptLanguage", "IfNoneMatch", "CompatibilityDate", "Tenant", "IfModifiedSince"})
 _HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head")
-_WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class _NoDefault:
@@ -74,7 +75,6 @@ class Operation:
     """What a call of one ``operationId`` needs, taken from the spec once."""
 
     id: str
-    alias: str
     method: str  # lower case
     path: str
     parameters: dict[str, Parameter]
@@ -93,12 +93,10 @@ class Operation:
 
 
 def _window_seconds(value: Any) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value))
-    if not match:
+    seconds = float(value) if isinstance(value, int | float) else window_seconds(str(value))
+    if seconds is None:
         raise EsiSpecError(f"Cannot read rate-limit window {value!r} in the OpenAPI document.")
-    return float(match.group(1)) * _WINDOW_UNITS[match.group(2) or "s"]
+    return seconds
 
 
 class SpecIndex:
@@ -140,10 +138,6 @@ class SpecIndex:
     def version(self) -> str:
         """The spec's ``info.version`` (ESI puts the compatibility date there)."""
         return str((self._doc.get("info") or {}).get("version", ""))
-
-    @property
-    def servers(self) -> list[str]:
-        return [s.get("url", "") for s in self._doc.get("servers") or []]
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.resolve(name) is not None
@@ -207,17 +201,11 @@ class SpecIndex:
             self._tags = tags
         return self._tags
 
-    @property
+    @cached_property
     def languages(self) -> tuple[str, ...]:
         """Values ESI accepts in ``Accept-Language``."""
         param = (self._components.get("parameters") or {}).get("AcceptLanguage") or {}
         return tuple((param.get("schema") or {}).get("enum") or ("en", "de", "fr", "ja", "ru", "zh", "ko", "es"))
-
-    @property
-    def all_scopes(self) -> dict[str, str]:
-        schemes = self._components.get("securitySchemes") or {}
-        flows = (schemes.get("OAuth2") or {}).get("flows") or {}
-        return dict((flows.get("authorizationCode") or {}).get("scopes") or {})
 
     def validate(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Normalised parameters for ``operation`` or InvalidParameter/UnknownOperation; no I/O."""
@@ -290,7 +278,6 @@ class SpecIndex:
         cache_age = raw.get("x-cache-age")
         return Operation(
             id=op_id,
-            alias=snake_case(op_id),
             method=method,
             path=path,
             parameters=params,

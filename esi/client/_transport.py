@@ -136,7 +136,7 @@ class Transport:
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
         self._key: tuple[Any, ...] | None = None
-        self._headers: tuple[tuple[str, str], dict[str, str]] | None = None
+        self._headers: dict[str, str] = {}
         self._seen: int | None = None
 
     def _build(self, config: tuple[Any, ...]) -> httpx.Client:
@@ -158,22 +158,27 @@ class Transport:
     def _current(self) -> tuple[httpx.Client, dict[str, str]]:
         """The client and base headers; settings are re-read only after a change or a fork."""
         seen = _generation  # bumped by setting_changed and in a forked child: no getpid() per call
-        if seen == self._seen and self._client is not None and self._headers is not None:
-            return self._client, self._headers[1]
+        client = self._client
+        if seen == self._seen and client is not None:
+            return client, self._headers
         with self._lock:
             key = (os.getpid(), *_config())
-            if self._client is None or key != self._key:
-                old, old_key = self._client, self._key
-                self._client, self._key = self._build(key[1:]), key
+            client = self._client
+            if client is None or key != self._key:
+                old, old_key = client, self._key
+                client = self._client = self._build(key[1:])
+                self._key = key
                 if old is not None and old_key is not None and old_key[0] == key[0]:
                     old.close()  # same process: release its sockets; after fork leave the parent's alone
-            ua, date = user_agent(), compatibility_date()
-            base = {"User-Agent": ua, "X-Compatibility-Date": date, "Accept": "application/json"}
-            if self._headers is None or self._headers[1] != base or self._client.headers.get("User-Agent") != ua:
-                self._client.headers = base  # the client's defaults: a request passes only its extras
-            self._headers = ((ua, date), base)
+            base = {
+                "User-Agent": user_agent(),
+                "X-Compatibility-Date": compatibility_date(),
+                "Accept": "application/json",
+            }
+            client.headers = base  # the client's defaults: a request passes only its extras
+            self._headers = base
             self._seen = seen
-            return self._client, self._headers[1]
+            return client, base
 
     @property
     def client(self) -> httpx.Client:

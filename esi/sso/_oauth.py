@@ -125,6 +125,12 @@ def _oauth_message(exc: OAuthError) -> str:
     return f"{exc.error}{description}"
 
 
+def _bad_credentials() -> SSOError:
+    return SSOError(
+        "EVE SSO refused our client credentials (invalid_client); check ESI_SSO_CLIENT_ID and ESI_SSO_CLIENT_SECRET."
+    )
+
+
 def exchange_code(code: str, code_verifier: str) -> TokenResponse:
     """Trade the callback's authorization code (and PKCE verifier) for tokens."""
 
@@ -142,10 +148,7 @@ def exchange_code(code: str, code_verifier: str) -> TokenResponse:
         token = retrying("code exchange", call)
     except OAuthError as exc:
         if exc.error == "invalid_client":
-            raise SSOError(
-                "EVE SSO refused our client credentials (invalid_client); check ESI_SSO_CLIENT_ID and "
-                "ESI_SSO_CLIENT_SECRET."
-            ) from None
+            raise _bad_credentials() from None
         raise SSOError(
             f"EVE SSO refused the login code: {_oauth_message(exc)}. Codes are single-use and expire after "
             "5 minutes; start the login again."
@@ -171,10 +174,7 @@ def refresh_access_token(refresh_token: str) -> TokenResponse:
                 "application's scopes changed or the character changed owner; the character must log in again."
             ) from None
         if exc.error == "invalid_client":
-            raise SSOError(
-                "EVE SSO refused our client credentials (invalid_client); check ESI_SSO_CLIENT_ID and "
-                "ESI_SSO_CLIENT_SECRET."
-            ) from None
+            raise _bad_credentials() from None
         raise SSOError(f"EVE SSO refused the token refresh: {_oauth_message(exc)}.") from None
     return TokenResponse.from_authlib(token)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.db import router, transaction
@@ -118,10 +118,7 @@ def ensure_fresh(token: Token, force: bool = False) -> None:
             "Log the character in again with the scopes you need."
         )
     seen = token.access_token
-    lock = token_lock(token.pk)
-    if not lock.acquire():
-        raise SSOUnavailable(f"Gave up waiting for another process to refresh {_describe(token)}; try again.")
-    try:
+    with _locked(token.pk, f"Gave up waiting for another process to refresh {_describe(token)}; try again."):
         _reload(token)
         someone_else_refreshed = token.access_token != seen
         if not token.needs_refresh and (not force or someone_else_refreshed):
@@ -129,11 +126,21 @@ def ensure_fresh(token: Token, force: bool = False) -> None:
         if not token.refresh_token:
             raise NotRefreshableError(f"{_describe(token)} lost its refresh token; log the character in again.")
         _refresh_locked(token)
+
+
+@contextlib.contextmanager
+def _locked(pk: int, busy: str) -> Iterator[None]:
+    """Hold token ``pk``'s refresh lock; ``SSOUnavailable(busy)`` if it cannot be had in time."""
+    lock = token_lock(pk)
+    if not lock.acquire():
+        raise SSOUnavailable(busy)
+    try:
+        yield
     finally:
         try:
             lock.release()
-        except LockError:  # expired meanwhile: the refresh took longer than LOCK_TIMEOUT
-            logger.warning("The refresh lock of token %s expired before it was released", token.pk)
+        except LockError:  # expired meanwhile: the work took longer than the lock's timeout
+            logger.warning("The refresh lock of token %s expired before it was released", pk)
 
 
 def _refresh_locked(token: Token) -> None:
@@ -253,16 +260,10 @@ def store_login(response: TokenResponse, claims: EveClaims, user: Any = None) ->
         "character_name": claims.character_name,
     }
     if existing is not None:
-        lock = token_lock(existing.pk)
-        if not lock.acquire():
-            raise SSOUnavailable(f"Timed out waiting for a refresh of token {existing.pk}; log in again.")
-        try:
+        with _locked(existing.pk, f"Timed out waiting for a refresh of token {existing.pk}; log in again."):
             refresh = response.refresh_token or existing.refresh_token
             Token.objects.filter(pk=existing.pk).update(**fields, refresh_token=refresh, updated=timezone.now())
             existing.refresh_from_db()
-        finally:
-            with contextlib.suppress(LockError):
-                lock.release()
         token, created = existing, False
     else:
         with transaction.atomic(using=router.db_for_write(Token)):

@@ -81,8 +81,23 @@ def test_schedule_created_in_admin_gets_a_spread_beat_entry(admin_client, esi_si
         ({"kind": "crontab", "crontab": "*/5 * *"}, "crontab", "5 fields"),
         ({"kind": "crontab", "crontab": "99 * * * *"}, "crontab", "Not a valid crontab"),
         ({"language": "xx"}, "language", "not 'xx'"),
+        (
+            {"operation": "GetCharactersCharacterIdAssets", "params": '{"character_id": "abc"}'},
+            "params",
+            "character_id",
+        ),
     ],
-    ids=["unknown-op", "unknown-param", "bad-type", "no-token", "no-minutes", "short-cron", "bad-cron", "language"],
+    ids=[
+        "unknown-op",
+        "unknown-param",
+        "bad-type",
+        "no-token",
+        "no-minutes",
+        "short-cron",
+        "bad-cron",
+        "language",
+        "bad-character-id",
+    ],
 )
 def test_form_shows_what_is_wrong(admin_client, esi_sim, overrides, field, message):
     response = admin_client.post(ADD_URL, _form(**overrides))
@@ -141,6 +156,7 @@ def test_run_now_action_and_failure_shown(admin_client, threads_worker, esi_sim,
     wait_for(lambda: set(EndpointSchedule.objects.values_list("last_status", flat=True)) == {"ok", "failed"}, 20)
     failed = EndpointSchedule.objects.get(name="missing")
     assert "404" in failed.last_error
+    wait_for(lambda: received_signals["failed"], timeout=5)  # sent after the failure is stored
     assert [(f["operation"], f["params"]) for f in received_signals["failed"]] == [
         ("GetCharactersDetail", {"character_id": 1})
     ]

@@ -10,6 +10,7 @@ from esi.exceptions import EsiForbidden, EsiNotFound, EsiServerError
 from esi_tasks import errors_memory
 from esi_tasks.fetching import fetch
 from esi_tasks.tasks import fetch_endpoint
+from tests.tasks.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -92,4 +93,4 @@ def test_remembered_error_fails_the_task_at_once(threads_worker, esi_sim, settin
         second.get(timeout=20)
     assert len(published.of(second.id)) == 1
     assert esi_sim.stats()["by_route"]["GetCharactersDetail"] == {"404": 1}
-    assert len(received_signals["failed"]) == 2
+    wait_for(lambda: len(received_signals["failed"]) == 2, timeout=5)  # sent after the failure is stored

@@ -41,6 +41,8 @@ def test_bad_input_fails_at_once_without_retry(threads_worker, esi_sim, publishe
     assert result.state == states.FAILURE
     assert len(published.of(result.id)) == 1  # sent once, never again
     assert esi_sim.stats()["total"] == 0  # nothing reached ESI
+    # Celery stores the failure before it runs on_failure (which sends the signal): wait for it.
+    wait_for(lambda: received_signals["failed"], timeout=5)
     assert [f["task_id"] for f in received_signals["failed"]] == [result.id]
     assert isinstance(received_signals["failed"][0]["exception"], error)
 
@@ -111,4 +113,5 @@ def test_server_errors_fail_after_max_retries(threads_worker, esi_sim, published
         result.get(timeout=30)
     assert [m["retries"] for m in published.of(result.id)] == [0, 1, 2]
     assert esi_sim.stats()["by_route"]["GetStatus"]["502"] == 3
+    wait_for(lambda: received_signals["failed"], timeout=5)  # sent after the failure is stored
     assert [f["task_id"] for f in received_signals["failed"]] == [result.id]

@@ -37,7 +37,9 @@ def test_cleanup_token_deletes_orphans_refreshes_live_tokens_and_drops_dead_ones
 
     assert legacy_tasks.cleanup_token.delay().get(timeout=30) == 2
 
+    # Both refreshes run in the worker: wait for each outcome, not just the first one.
     wait_for(lambda: not Token.objects.filter(pk=dead.pk).exists(), timeout=20)
+    wait_for(lambda: Token.objects.filter(pk=alive.pk, access_token_expires__gt=timezone.now()).exists(), timeout=20)
     alive.refresh_from_db()
     assert alive.access_token_expires > timezone.now()
     assert not Token.objects.filter(pk=orphan.pk).exists()
