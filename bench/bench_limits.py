@@ -8,7 +8,7 @@ median ratio is reported too). Target: ratio (time on / time off) <= 1.10.
     .venv/bin/python bench/bench_limits.py [--url http://127.0.0.1:8765] [--calls 300] [--rounds 11]
 
 ``run(url=None, calls=..., rounds=...) -> dict`` is what ``bench/run.py`` calls.
-Redis: ``ESI_REDIS_URL`` (env) or ``redis://127.0.0.1:6379/4``; the limiter's keys are cleared.
+Redis: ``ESI_REDIS_URL`` (env) or ``redis://127.0.0.1:6379/14`` (as ``bench/run.py``); the limiter's keys are cleared.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _django(url: str) -> None:
             INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "esi"],
             DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
             USE_TZ=True,
-            ESI_REDIS_URL=os.environ.get("ESI_REDIS_URL", "redis://127.0.0.1:6379/4"),
+            ESI_REDIS_URL=os.environ.get("ESI_REDIS_URL", "redis://127.0.0.1:6379/14"),
             ESI_DOWNTIME_START="",
             ESI_USER_CONTACT_EMAIL="bench@example.com",
             ESI_APP_NAME="django-esi-bench",

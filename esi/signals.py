@@ -4,8 +4,8 @@ All are sent with ``sender=Token``:
 
 * ``token_refreshed(token, rotated)`` - a new access token was stored; ``rotated`` says whether
   SSO also handed out a new refresh token (it was saved in the same UPDATE).
-* ``token_invalidated(token, character_id, reason)`` - a token was deleted because it can no
-  longer work: ``reason`` is ``"invalid_grant"`` (SSO refused its refresh token),
+* ``token_invalidated(token, token_id, character_id, reason)`` - a token was deleted because it
+  can no longer work: ``reason`` is ``"invalid_grant"`` (SSO refused its refresh token),
   ``"owner_changed"`` (the character now belongs to another account) or ``"revoked"``
   (revoked through :meth:`Token.revoke`). ``token.pk`` is already ``None``; ``token_id`` has it.
 * ``token_owner_changed(character_id, old_owner_hashes, new_owner_hash, removed)`` - the

@@ -33,6 +33,12 @@ logger = logging.getLogger(__name__)
 _SCOPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,99}")
 
 
+def _problem(request: HttpRequest, restart: str, status: int, title: str, message: str, reason: str) -> HttpResponse:
+    """The error page of the login views (``esi/callback_error.html``); ``restart`` may be empty."""
+    context = {"title": title, "message": message, "reason": reason, "restart_url": restart}
+    return render(request, "esi/callback_error.html", context, status=status)
+
+
 def _safe_next(request: HttpRequest, url: str | None) -> str:
     """``url`` if it points back into this site, else ``LOGIN_REDIRECT_URL`` (no open redirects)."""
     if url and url_has_allowed_host_and_scheme(
@@ -70,8 +76,7 @@ def sso_login(request: HttpRequest) -> HttpResponse:
             f"{', '.join(repr(b[:80]) for b in bad[:5])} is not an EVE SSO scope name. Scopes look like "
             "esi-assets.read_assets.v1; separate several with spaces."
         )
-        context = {"title": "Unknown scope", "message": message, "reason": "scope", "restart_url": ""}
-        return render(request, "esi/callback_error.html", context, status=400)
+        return _problem(request, "", 400, "Unknown scope", message, "scope")
     return sso_redirect(request, scopes, _safe_next(request, request.GET.get("next")))
 
 
@@ -98,11 +103,6 @@ def _restart_url(request: HttpRequest) -> str:
     query = {"scopes": previous.requested_scopes, "next": previous.url} if previous else {}
     url = reverse("esi:login")
     return f"{url}?{urlencode(query)}" if query else url
-
-
-def _problem(request: HttpRequest, restart: str, status: int, title: str, message: str, reason: str) -> HttpResponse:
-    context = {"title": title, "message": message, "reason": reason, "restart_url": restart}
-    return render(request, "esi/callback_error.html", context, status=status)
 
 
 @never_cache

@@ -138,12 +138,15 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Enable")
     def enable(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
-        for schedule in queryset:
-            schedule.enabled = True
-            schedule.save()
+        _set_enabled(queryset, True)
 
     @admin.action(description="Disable")
     def disable(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
-        for schedule in queryset:
-            schedule.enabled = False
-            schedule.save()
+        _set_enabled(queryset, False)
+
+
+def _set_enabled(queryset: QuerySet[EndpointSchedule], enabled: bool) -> None:
+    """One ``save()`` per schedule (not ``update()``): the beat entry and keep-fresh chain follow it."""
+    for schedule in queryset:
+        schedule.enabled = enabled
+        schedule.save()

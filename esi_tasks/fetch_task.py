@@ -15,7 +15,7 @@ from esi_tasks._keys import fetch_identity
 from esi_tasks.base import EsiTask
 from esi_tasks.signals import fetch_failed
 
-__all__ = ["FETCH_OPTIONS", "FetchTask", "split_fetch_kwargs"]
+__all__ = ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,21 @@ def split_fetch_kwargs(
     operation = args[0] if args else kwargs.pop("operation", None)
     options = {name: kwargs.pop(name) for name in FETCH_OPTIONS if name in kwargs}
     return operation, options, kwargs
+
+
+def announce_failure(
+    sender: type, exc: BaseException, task_id: str, args: Any, kwargs: Mapping[str, Any] | None
+) -> None:
+    """Send ``fetch_failed`` for a fetch called with ``args``/``kwargs`` (shared by the fetch tasks)."""
+    operation, options, params = split_fetch_kwargs(args, kwargs)
+    fetch_failed.send(
+        sender=sender,
+        operation=operation,
+        params=params,
+        token_id=options.get("token_id"),
+        exception=exc,
+        task_id=task_id,
+    )
 
 
 def _identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | None:
@@ -179,13 +194,5 @@ class FetchTask(EsiTask):
                 dedup.release(dedup.queued_key(identity), task_id)
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        operation, options, params = split_fetch_kwargs(args, kwargs)
-        logger.warning("%s[%s] %s failed: %s", self.name, task_id, operation, exc)
-        fetch_failed.send(
-            sender=self.__class__,
-            operation=operation,
-            params=params,
-            token_id=options.get("token_id"),
-            exception=exc,
-            task_id=task_id,
-        )
+        logger.warning("%s[%s] %s failed: %s", self.name, task_id, split_fetch_kwargs(args, kwargs)[0], exc)
+        announce_failure(self.__class__, exc, task_id, args, kwargs)

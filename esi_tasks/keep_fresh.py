@@ -50,13 +50,25 @@ JITTER_MAX = 5.0
 
 
 def _key(identity: str) -> str:
+    """The Redis hash of the chain for one fetch identity (a chain id is ``<identity>:<generation>``)."""
     return f"{PREFIX}:keep:{identity}"
+
+
+def _chain_key(chain_id: str) -> str:
+    return _key(chain_id.split(":", 1)[0])
 
 
 def _identity(
     operation: str, params: Mapping[str, Any], token_id: int | None, all_pages: bool, language: str | None
 ) -> str:
     return fetch_identity(operation, params, token_id=token_id, all_pages=all_pages, language=language)
+
+
+def _task_kwargs(
+    keep_id: str, token_id: int | None, all_pages: bool, language: str | None, params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments of an ``esi_tasks.keep_fresh`` message (JSON only)."""
+    return {"keep_id": keep_id, "token_id": token_id, "all_pages": all_pages, "language": language, **params}
 
 
 def _ttl(period: float) -> int:
@@ -103,25 +115,22 @@ def start(
             return _text(current)
         r.hset(key, "chain_id", chain_id)
     r.expire(key, _ttl(FALLBACK_PERIOD))
-    result = keep_fresh.apply_async(
-        (operation,),
-        {"keep_id": chain_id, "token_id": token_id, "all_pages": all_pages, "language": language, **params},
-    )
+    result = keep_fresh.apply_async((operation,), _task_kwargs(chain_id, token_id, all_pages, language, params))
     r.hset(key, mapping={"next_task_id": result.id, "next_run": dt.datetime.now(dt.UTC).isoformat()})
     logger.info("keep-fresh %s started for %s", chain_id, operation)
     return chain_id
 
 
 def is_active(chain_id: str) -> bool:
-    identity = chain_id.split(":", 1)[0]
-    current = get_redis().hget(_key(identity), "chain_id")
+    """Whether ``chain_id`` is still the current chain of its resource (not cancelled or replaced)."""
+    current = get_redis().hget(_chain_key(chain_id), "chain_id")
     return current is not None and _text(current) == chain_id
 
 
 def state(chain_id: str) -> dict[str, str]:
-    """What Redis knows of a chain: ``chain_id``, ``next_task_id``, ``next_run``, ``runs``, ``last_error``."""
-    identity = chain_id.split(":", 1)[0]
-    raw = get_redis().hgetall(_key(identity))
+    """What Redis knows of a chain: ``chain_id``, ``next_task_id``, ``next_run``, and after a run
+    ``runs``, ``expires`` and ``etag``; empty once the chain stopped."""
+    raw = get_redis().hgetall(_chain_key(chain_id))
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
@@ -129,11 +138,9 @@ def cancel_chain(chain_id: bytes | str | None) -> bool:
     """Stop the chain ``chain_id``; whether it was running."""
     if chain_id is None:
         return False
-    if isinstance(chain_id, bytes):
-        chain_id = _text(chain_id)
-    identity = chain_id.split(":", 1)[0]
+    chain_id = _text(chain_id)
     r = get_redis()
-    key = _key(identity)
+    key = _chain_key(chain_id)
     current = r.hget(key, "chain_id")
     if current is None or _text(current) != chain_id:
         return False
@@ -174,7 +181,7 @@ def next_run_delay(expires: dt.datetime | None, fallback: float | None = None, n
 
 def waiting_for(chain_id: str, now: dt.datetime | None = None) -> dt.datetime | None:
     """The ``Expires`` the chain waits for, if it is still more than :data:`MIN_DELAY` away (an early hop)."""
-    raw = get_redis().hget(_key(chain_id.split(":", 1)[0]), "expires")
+    raw = get_redis().hget(_chain_key(chain_id), "expires")
     if not raw:
         return None
     expires = dt.datetime.fromisoformat(_text(raw))
@@ -186,7 +193,7 @@ def is_news(chain_id: str, etag: str | None, from_cache: bool) -> bool:
     """Whether a run's answer is new to the chain's receivers (first run, fetched, or another ETag)."""
     if not from_cache or etag is None:
         return True
-    last = get_redis().hget(_key(chain_id.split(":", 1)[0]), "etag")
+    last = get_redis().hget(_chain_key(chain_id), "etag")
     return last is None or _text(last) != etag
 
 
@@ -208,10 +215,8 @@ def schedule_next(
         return None
     eta = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
     result = task.apply_async(args, dict(kwargs), eta=eta)
-    identity = chain_id.split(":", 1)[0]
-    r = get_redis()
-    key = _key(identity)
-    pipe = r.pipeline()
+    key = _chain_key(chain_id)
+    pipe = get_redis().pipeline()
     fields: dict[Any, Any] = {"next_task_id": str(result.id), "next_run": eta.isoformat()}
     if expires is not None:
         fields["expires"] = expires.isoformat()
@@ -241,7 +246,7 @@ def run(
     if not is_active(keep_id):
         logger.info("keep-fresh %s is no longer current; stopping", keep_id)
         return None
-    kwargs = {"keep_id": keep_id, "token_id": token_id, "all_pages": all_pages, "language": language, **params}
+    kwargs = _task_kwargs(keep_id, token_id, all_pages, language, params)
     early = waiting_for(keep_id)
     if early is not None:  # a hop of a long wait: nothing can have changed yet
         schedule_next(task, keep_id, (operation,), kwargs, next_run_delay(early))
@@ -256,9 +261,8 @@ def run(
 
 
 def record_error(chain_id: str, exc: BaseException) -> None:
-    """Stop the chain after a failure that retrying will not fix, keeping the error for the admin."""
-    identity = chain_id.split(":", 1)[0]
-    r = get_redis()
+    """Stop the chain after a failure that retrying will not fix; the error is logged here and
+    reaches receivers through ``fetch_failed``. A keep-fresh schedule's watchdog starts it again."""
     if is_active(chain_id):
-        r.delete(_key(identity))
+        get_redis().delete(_chain_key(chain_id))
     logger.warning("keep-fresh %s stopped: %s", chain_id, exc)

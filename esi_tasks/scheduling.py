@@ -175,12 +175,10 @@ def sync_periodic_task(schedule: EndpointSchedule) -> None:
 
     period = 60 * (schedule.every_minutes or 0) if schedule.kind == schedule.KIND_INTERVAL else 3600
     offset = stable_offset(schedule.name, max(period, 1))
-    schedule.offset_seconds = offset
+    schedule.offset_seconds = offset  # _schedule_fields phases the interval by it
     with transaction.atomic():
         fields = _schedule_fields(schedule)
-        task = schedule.periodic_task
-        if task is None:
-            task = PeriodicTask(name=schedule.periodic_task_name)
+        task = schedule.periodic_task or PeriodicTask()
         task.name = schedule.periodic_task_name
         task.task = "esi_tasks.run_schedule"
         task.args = json.dumps([schedule.pk])
@@ -193,7 +191,6 @@ def sync_periodic_task(schedule: EndpointSchedule) -> None:
         task.save()
         type(schedule).objects.filter(pk=schedule.pk).update(periodic_task=task, offset_seconds=offset)
         schedule.periodic_task = task
-        schedule.offset_seconds = offset
     if schedule.kind != schedule.KIND_KEEP_FRESH or not schedule.enabled:
         keep_fresh.cancel(schedule.operation, **schedule.fetch_kwargs())
 

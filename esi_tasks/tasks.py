@@ -21,7 +21,7 @@ from esi.app_settings import esi_settings
 from esi_tasks import keep_fresh as keep_fresh_state
 from esi_tasks import token_refresh
 from esi_tasks.base import EsiTask
-from esi_tasks.fetch_task import FetchTask, split_fetch_kwargs
+from esi_tasks.fetch_task import FetchTask, announce_failure
 from esi_tasks.signals import fetch_failed
 
 __all__ = [
@@ -74,15 +74,7 @@ class KeepFreshTask(EsiTask):
         chain_id = kwargs.pop("keep_id", None)
         if chain_id:
             keep_fresh_state.record_error(chain_id, exc)
-        operation, options, params = split_fetch_kwargs(args, kwargs)
-        fetch_failed.send(
-            sender=self.__class__,
-            operation=operation,
-            params=params,
-            token_id=options.get("token_id"),
-            exception=exc,
-            task_id=task_id,
-        )
+        announce_failure(self.__class__, exc, task_id, args, kwargs)
 
 
 @shared_task(bind=True, base=KeepFreshTask, name="esi_tasks.keep_fresh")  # type: ignore[untyped-decorator]

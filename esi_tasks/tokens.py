@@ -35,6 +35,10 @@ AFFILIATION_TTL = 3600
 _AFFILIATION_BATCH = 1000  # ESI takes at most 1000 ids per call
 
 
+def _affiliation_key(character_id: int) -> str:
+    return f"{PREFIX}:affiliation:{character_id}"
+
+
 def _first_usable(candidates: Any, what: str, scopes: list[str]) -> Token:
     unavailable: SSOUnavailable | None = None
     for token in candidates:
@@ -93,7 +97,7 @@ def _affiliations(character_ids: list[int]) -> dict[int, int]:
     from esi.client import get_client
 
     r = get_redis()
-    keys = [f"{PREFIX}:affiliation:{cid}" for cid in character_ids]
+    keys = [_affiliation_key(cid) for cid in character_ids]
     cached = r.mget(keys) if keys else []
     out: dict[int, int] = {}
     missing: list[int] = []
@@ -109,7 +113,7 @@ def _affiliations(character_ids: list[int]) -> dict[int, int]:
         pipe = r.pipeline()
         for row in rows:
             out[int(row["character_id"])] = int(row["corporation_id"])
-            pipe.set(f"{PREFIX}:affiliation:{row['character_id']}", int(row["corporation_id"]), ex=AFFILIATION_TTL)
+            pipe.set(_affiliation_key(row["character_id"]), int(row["corporation_id"]), ex=AFFILIATION_TTL)
         pipe.execute()
     return out
 
@@ -125,4 +129,5 @@ def tokens_for_corporation(tokens: Any, corporation_id: int) -> list[Token]:
 
 
 def forget_affiliation(character_id: int) -> None:
-    get_redis().delete(f"{PREFIX}:affiliation:{character_id}")
+    """Forget the cached corporation of ``character_id`` (e.g. after it changed corporation)."""
+    get_redis().delete(_affiliation_key(character_id))

@@ -147,7 +147,7 @@ class EsiClient:
         if all_pages and op.paginated:
             pager = _PAGERS[op.paginated]
             return pager(self.fetch, op, values, ctx.resolved(), language, force_refresh)
-        if memo_key is not None and ctx.character_id is None and ctx.access_token() is None:
+        if memo_key is not None:  # token=None got this far: a public operation
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()
             key = cache_key(op.id, values, language or "en", self.transport.compatibility_date(), None)
@@ -309,11 +309,9 @@ class EsiClient:
             group = headers.get("x-ratelimit-group") or (op.rate_limit.name if op.rate_limit else "unknown")
             return EsiRateLimited(group, _float(headers.get("retry-after"), 60.0))
         if status == 420:
-            reset = headers.get("retry-after") or headers.get("x-esi-error-limit-reset")
+            wait = _float(headers.get("retry-after") or headers.get("x-esi-error-limit-reset"), 60.0)
             return EsiErrorLimited(
-                _float(reset, 60.0),
-                f"ESI's error limit is exhausted (420 on {op.id}); nothing should be sent for "
-                f"{_float(reset, 60.0):.0f} s.",
+                wait, f"ESI's error limit is exhausted (420 on {op.id}); nothing should be sent for {wait:.0f} s."
             )
         return EsiResponseError.for_status(status)(status, body, operation=op.id, headers=dict(headers))
 

@@ -30,7 +30,7 @@ __all__ = ["Transport", "compatibility_date", "map_exception", "settings_generat
 
 logger = logging.getLogger(__name__)
 
-# Most specific first: the first matching class decides.
+# Most specific first: the first matching class decides (HTTPStatusError is handled before).
 _MAPPING: tuple[tuple[type[BaseException], type[EsiError], str], ...] = (
     (httpx.TimeoutException, EsiTimeout, "ESI did not answer in time"),
     (httpx.UnsupportedProtocol, EsiConfigurationError, "ESI_API_URL has an unsupported scheme; use https://"),
@@ -42,7 +42,6 @@ _MAPPING: tuple[tuple[type[BaseException], type[EsiError], str], ...] = (
     (httpx.TransportError, EsiConnectionError, "the connection to ESI failed"),
     (httpx.DecodingError, EsiTransportError, "ESI's response body could not be decoded"),
     (httpx.TooManyRedirects, EsiTransportError, "ESI redirected too often"),
-    (httpx.HTTPStatusError, EsiTransportError, "ESI answered with an error status"),
     (httpx.HTTPError, EsiTransportError, "the HTTP request to ESI failed"),
     (httpx.StreamError, EsiTransportError, "the HTTP stream was misused"),
     (httpx.CookieConflict, EsiTransportError, "conflicting cookies"),

@@ -111,12 +111,11 @@ def retrying(what: str, call: Callable[[], T]) -> T:
     attempt = 0
     while True:
         last: Exception
+        wait = base * 2**attempt
         try:
             return call()
         except RetryableStatus as exc:
-            last = exc
-            problem = f"HTTP {exc.status}"
-            wait = base * 2**attempt
+            last, problem = exc, f"HTTP {exc.status}"
             if exc.retry_after is not None:
                 if exc.retry_after > MAX_RETRY_AFTER:
                     raise SSOUnavailable(
@@ -124,21 +123,15 @@ def retrying(what: str, call: Callable[[], T]) -> T:
                     ) from None
                 wait = max(wait, exc.retry_after)
         except httpx.HTTPStatusError as exc:  # authlib raises these for 5xx token responses
-            last = exc
             if exc.response.status_code < 500 and exc.response.status_code != 429:
                 raise SSOUnavailable(
                     f"EVE SSO answered HTTP {exc.response.status_code} without a usable body to the {what}."
                 ) from exc
-            problem = f"HTTP {exc.response.status_code}"
-            wait = base * 2**attempt
+            last, problem = exc, f"HTTP {exc.response.status_code}"
         except httpx.TimeoutException as exc:
-            last = exc
-            problem = f"timeout ({type(exc).__name__})"
-            wait = base * 2**attempt
+            last, problem = exc, f"timeout ({type(exc).__name__})"
         except httpx.TransportError as exc:
-            last = exc
-            problem = f"connection error ({type(exc).__name__})"
-            wait = base * 2**attempt
+            last, problem = exc, f"connection error ({type(exc).__name__})"
         if attempt >= retries:
             logger.warning("EVE SSO %s failed after %d attempt(s): %s", what, attempt + 1, problem)
             raise SSOUnavailable(

@@ -30,6 +30,8 @@ __all__ = ["cleanup_callback_redirects", "finish_login", "session_key", "start_l
 
 logger = logging.getLogger(__name__)
 
+_REUSED = "This SSO login was already completed; a callback works only once."
+
 
 def session_key(request: HttpRequest) -> str:
     """The request's session key, creating the session if it has none yet."""
@@ -88,7 +90,7 @@ def _checked_redirect(request: HttpRequest) -> CallbackRedirect:
             reason="unknown",
         )
     if redirect.completed is not None:
-        raise SSOCallbackError("This SSO login was already completed; a callback works only once.", reason="reused")
+        raise SSOCallbackError(_REUSED, reason="reused")
     if redirect.is_expired:
         redirect.delete()
         raise SSOCallbackError(
@@ -114,8 +116,8 @@ def finish_login(request: HttpRequest) -> CallbackRedirect:
         claimed = CallbackRedirect.objects.filter(pk=redirect.pk, completed__isnull=True).update(
             completed=timezone.now()
         )
-    if not claimed:
-        raise SSOCallbackError("This SSO login was already completed; a callback works only once.", reason="reused")
+    if not claimed:  # a concurrent request with the same callback claimed it between check and claim
+        raise SSOCallbackError(_REUSED, reason="reused")
     try:
         response = exchange_code(request.GET["code"], redirect.code_verifier)
         claims = verify_access_token(response.access_token)

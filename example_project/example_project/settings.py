@@ -6,7 +6,7 @@ test and a quick try against CCP's servers:
 - ``DATABASE_URL``: PostgreSQL (or any dj-database-url URL); SQLite in ``example_project/`` if unset.
 - ``REDIS_URL``: Redis for django-esi (cache, limits, locks) and Celery (broker and results).
 - ``ESI_API_URL`` / ``ESI_SSO_BASE_URL``: the local ESI + SSO simulator (``ESI_SIMULATOR_URL``,
-  default ``http://127.0.0.1:8089``) unless set.
+  default ``http://127.0.0.1:8089``, or ``DEMO_SIM_PORT``'s port) unless set.
 - ``ESI_SSO_CLIENT_ID`` / ``ESI_SSO_CLIENT_SECRET`` / ``ESI_SSO_CALLBACK_URL``: demo values unless
   set; set one to an empty string to see ``manage.py check`` report it.
 - ``DJANGO_DEBUG`` (``1``/``0``, default ``1``), ``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``,
@@ -22,7 +22,9 @@ from esi_tasks.queues import CELERY_SETTINGS as ESI_CELERY_SETTINGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-SIMULATOR_URL = os.environ.get("ESI_SIMULATOR_URL", "http://127.0.0.1:8089")
+# scripts/demo's ports, so manage.py in a second terminal finds the running demo with the same DEMO_*.
+DEMO_PORT = os.environ.get("DEMO_PORT", "8000")
+SIMULATOR_URL = os.environ.get("ESI_SIMULATOR_URL", f"http://127.0.0.1:{os.environ.get('DEMO_SIM_PORT', '8089')}")
 USES_SIMULATOR = "ESI_API_URL" not in os.environ
 
 
@@ -102,7 +104,7 @@ if USES_SIMULATOR:
 
 ESI_SSO_CLIENT_ID = os.environ.get("ESI_SSO_CLIENT_ID", "example-project-client")
 ESI_SSO_CLIENT_SECRET = os.environ.get("ESI_SSO_CLIENT_SECRET", "example-project-secret")
-ESI_SSO_CALLBACK_URL = os.environ.get("ESI_SSO_CALLBACK_URL", "http://127.0.0.1:8000/sso/callback")
+ESI_SSO_CALLBACK_URL = os.environ.get("ESI_SSO_CALLBACK_URL", f"http://127.0.0.1:{DEMO_PORT}/sso/callback")
 ESI_USER_CONTACT_EMAIL = os.environ.get("ESI_USER_CONTACT_EMAIL", "example-project@example.com")
 ESI_APP_NAME = "django-esi-example"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -72,6 +73,35 @@ class CountingRedis:
 
             return counted
         return attr
+
+
+class LogRecords(logging.Handler):
+    """What the ``esi`` loggers said at INFO and above: works with or without pytest's logging
+    plugin (``caplog`` is gone under ``-p no:logging``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def text(self) -> str:
+        """Every record formatted (exception text included), one per line."""
+        return "\n".join(self.format(r) for r in self.records)
+
+
+@pytest.fixture
+def esi_logs() -> Iterator[LogRecords]:
+    logger = logging.getLogger("esi")
+    handler, level = LogRecords(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def test_compatibility_date_is_part_of_the_key_and_settings_changes_apply(client
     assert esi_sim.stats()["total"] == 2
 
 
-def test_a_redis_outage_degrades_to_no_cache(esi_sim: Any, caplog: Any) -> None:
+def test_a_redis_outage_degrades_to_no_cache(esi_sim: Any, esi_logs: Any) -> None:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
@@ -149,4 +149,4 @@ def test_a_redis_outage_degrades_to_no_cache(esi_sim: Any, caplog: Any) -> None:
     assert client.call("GetStatus").status == 200
     assert not client.call("GetStatus").from_cache
     assert esi_sim.stats()["total"] == 2
-    assert "cache read failed" in caplog.text
+    assert "cache read failed" in esi_logs.text

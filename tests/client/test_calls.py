@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
@@ -131,21 +130,18 @@ def test_malformed_body(client: EsiClient, esi_sim: Any) -> None:
         client.call("GetStatus")
 
 
-def test_one_info_line_per_request_without_the_token(
-    client: EsiClient, make_token: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_one_info_line_per_request_without_the_token(client: EsiClient, make_token: Any, esi_logs: Any) -> None:
     token = make_token(90000001, [ASSETS])
-    with caplog.at_level(logging.INFO, logger="esi.client"):
-        client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=token)
-        client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=token)
-    lines = [r.getMessage() for r in caplog.records if r.name == "esi.client"]
+    client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=token)
+    client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=token)
+    lines = [r.getMessage() for r in esi_logs.records if r.name == "esi.client"]
     assert len(lines) == 2
     assert "GET /characters/90000001/assets -> 200 (cache miss" in lines[0]
     assert "tokens left" in lines[0] or "errors left" in lines[0]
     assert "cache hit" in lines[1]
     access = token.valid_access_token()
-    assert all(access not in line for line in caplog.text.splitlines())
-    assert access[-20:] not in caplog.text
+    assert all(access not in line for line in esi_logs.text.splitlines())
+    assert access[-20:] not in esi_logs.text
 
 
 def test_default_client_with_the_shared_limiter(esi_sim: Any, redis_client: Any) -> None:

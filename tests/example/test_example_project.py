@@ -172,16 +172,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.slow
-def test_demo_check_starts_everything_and_stops_it(tmp_path):
-    env = _env(
-        tmp_path,
-        DEMO_SKIP_INSTALL="1",
-        DEMO_VENV=sys.prefix,
-        DEMO_PORT=str(_free_port()),
-        DEMO_SIM_PORT=str(_free_port()),
-        DEMO_LOG_DIR=str(tmp_path / "logs"),
-    )
+def _demo_check(env: dict[str, str]) -> str:
     try:
         result = subprocess.run(
             [str(ROOT / "scripts" / "demo"), "--check"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
@@ -192,14 +183,8 @@ def test_demo_check_starts_everything_and_stops_it(tmp_path):
         celery = [sys.executable, "-m", "celery", "--workdir", str(ROOT / "example_project"), "-A", "example_project"]
         purge = [*celery, "purge", "-f", "-Q", "esi_tokens,esi,celery"]
         subprocess.run(purge, env=env, capture_output=True, timeout=60, check=False)
-
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "dashboard: 200" in output
-    assert "/sso/login: redirects to" in output and "/v2/oauth/authorize" in output
-    assert "celery worker: answers ping" in output
-    assert "fetch_endpoint('GetStatus'): run by the worker, shown on the dashboard" in output
-    assert "admin user: admin / admin" in output
     # Nothing it started is left running.
     survivors = subprocess.run(["pgrep", "-f", env["DEMO_LOG_DIR"]], capture_output=True, text=True)
     assert survivors.stdout == ""
@@ -207,6 +192,37 @@ def test_demo_check_starts_everything_and_stops_it(tmp_path):
     for port in ports:
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+    return output
+
+
+@pytest.mark.slow
+def test_demo_check_starts_everything_and_stops_it(tmp_path):
+    env = _env(
+        tmp_path,
+        DEMO_SKIP_INSTALL="1",
+        DEMO_VENV=sys.prefix,
+        DEMO_PORT=str(_free_port()),
+        DEMO_SIM_PORT=str(_free_port()),
+        DEMO_LOG_DIR=str(tmp_path / "logs"),
+    )
+    output = _demo_check(env)
+
+    assert "dashboard: 200" in output
+    assert "/sso/login: redirects to" in output and "/v2/oauth/authorize" in output
+    assert "celery worker: answers ping" in output
+    assert "fetch_endpoint('GetStatus'): run by the worker, shown on the dashboard" in output
+    assert "admin user: admin / admin" in output
+    # the README's tour: SSO login, a schedule added in the admin, Run now, its last run shown
+    assert "SSO login: the token of Harness Pilot One (90000001) is kept under admin" in output
+    assert "admin schedule GetCharactersCharacterIdAssets: Run now -> last status ok" in output
+
+    # Started again on the same database, Redis and ports: a new simulator with a new signing key
+    # (under the same key id) must not make SSO logins fail, and the stored token is carried over.
+    output = _demo_check(env)
+
+    assert "1 stored token(s) carried over to the new simulator" in output
+    assert "SSO login: the token of Harness Pilot One (90000001) is kept under admin" in output
+    assert "admin schedule GetCharactersCharacterIdAssets: Run now -> last status ok" in output
 
 
 DEGRADED_SCRIPT = """

@@ -10,7 +10,7 @@ MODULES = {
     "esi_tasks.base": ["EsiTask", "REQUEUE_HEADER"],
     "esi_tasks.dedup": ["claim", "extend", "holder", "queued_key", "release", "running_key"],
     "esi_tasks.errors_memory": ["REMEMBERED_STATUSES", "forget", "recall", "remember"],
-    "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "split_fetch_kwargs"],
+    "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"],
     "esi_tasks.fetching": ["FetchOutcome", "fetch", "response_meta"],
     "esi_tasks.keep_fresh": [
         "cancel",
