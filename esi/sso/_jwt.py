@@ -2,7 +2,9 @@
 
 The key is picked by the header's ``kid`` *and* ``alg`` (SSO signs with RS256 today and has
 published an ES256 key), from the JWKS named in SSO's metadata, cached in Redis for
-``ESI_JWKS_CACHE_TIMEOUT`` and fetched again once when a ``kid`` is unknown (key rotation).
+``ESI_JWKS_CACHE_TIMEOUT`` and fetched again once when a ``kid`` is unknown (key rotation), or
+when the signature does not verify with the cached key (a key replaced under the same ``kid``;
+at most once a minute, so forged tokens cannot make us hammer SSO).
 Then the claims EVE defines: ``iss`` (``https://login.eveonline.com`` or the bare host),
 ``aud`` containing our client id and ``"EVE Online"``, ``exp`` (small leeway), ``sub``
 ``CHARACTER:EVE:<id>``, ``owner``, ``name`` and ``scp`` (a list, or a string for one scope).
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 ALGORITHMS = ("RS256", "ES256")
 #: Seconds of clock skew tolerated on ``exp``/``iat``.
 LEEWAY = 10
+#: Seconds between two re-fetches of the key set caused by a signature that does not verify.
+BAD_SIGNATURE_REFETCH_INTERVAL = 60
 _KTY_OF_ALG = {"RS256": "RSA", "ES256": "EC"}
 _AUDIENCE_EVE = "EVE Online"
 _SUB_PREFIX = "CHARACTER:EVE:"
@@ -121,14 +125,14 @@ def _header(access_token: str) -> dict[str, Any]:
         raise JWTValidationError(f"The access token is not a well-formed JWT ({type(exc).__name__}).") from None
 
 
-def _select_key(header: Mapping[str, Any]) -> Key:
+def _select_key(header: Mapping[str, Any], refetch: bool = False) -> Key:
     alg, kid = header.get("alg"), header.get("kid")
     if alg not in ALGORITHMS:
         raise JWTValidationError(
             f"The access token is signed with algorithm {alg!r}; EVE SSO tokens use one of {', '.join(ALGORITHMS)}."
         )
-    key = _find(_keys(), kid, alg)
-    if key is None:
+    key = _find(_keys(refetch), kid, alg)
+    if key is None and not refetch:
         logger.info("Unknown EVE SSO key id %r (%s): fetching the key set again", kid, alg)
         key = _find(_keys(refetch=True), kid, alg)
     if key is None:
@@ -137,6 +141,23 @@ def _select_key(header: Mapping[str, Any]) -> Key:
             "it was not issued by the configured ESI_SSO_BASE_URL."
         )
     return key
+
+
+def _may_refetch_after_bad_signature() -> bool:
+    """True at most once per :data:`BAD_SIGNATURE_REFETCH_INTERVAL`, across every process."""
+    return bool(get_redis().set(cache_key("jwks-refetch"), 1, nx=True, ex=BAD_SIGNATURE_REFETCH_INTERVAL))
+
+
+def _decode(access_token: str, header: Mapping[str, Any]) -> Any:
+    """Check the signature; a cached key that fails gets one fresh look at SSO's key set."""
+    algorithms = [header["alg"]]
+    try:
+        return jwt.decode(access_token, _select_key(header), algorithms=algorithms)
+    except BadSignatureError:
+        if not _may_refetch_after_bad_signature():
+            raise
+    logger.info("EVE SSO key %r did not verify the signature: fetching the key set again", header.get("kid"))
+    return jwt.decode(access_token, _select_key(header, refetch=True), algorithms=algorithms)
 
 
 def _claims_registry() -> jwt.JWTClaimsRegistry:
@@ -165,9 +186,8 @@ def verify_access_token(access_token: str) -> EveClaims:
     if not isinstance(access_token, str) or not access_token:
         raise JWTValidationError("No access token was given to verify.")
     header = _header(access_token)
-    key = _select_key(header)
     try:
-        token = jwt.decode(access_token, key, algorithms=[header["alg"]])
+        token = _decode(access_token, header)
     except BadSignatureError:
         raise JWTValidationError("The access token's signature does not verify with EVE SSO's key.") from None
     except JoseError as exc:

@@ -182,3 +182,43 @@ def test_claims_eve_requires(sso, change: dict, message: str) -> None:
     claims = {k: v for k, v in claims.items() if v is not None}
     with pytest.raises(JWTValidationError, match=message):
         verify_access_token(jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, key))
+
+
+def _stale_cache_with_a_stranger_key(sso) -> RSAKey:
+    """Cache a key set whose ``JWT-Signature-Key`` is not SSO's: SSO replaced its key under the same kid."""
+    from esi.redis import get_redis
+    from esi.sso._metadata import cache_key
+
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})
+    public = stranger.as_dict(private=False)
+    get_redis().set(cache_key("jwks"), json.dumps({"keys": [public]}), ex=3600)
+    return stranger
+
+
+def test_key_replaced_under_the_same_kid_is_fetched_again(sso) -> None:
+    verify_access_token(sso.issue_tokens(90000001, [ASSETS])["access_token"])
+    _stale_cache_with_a_stranger_key(sso)
+    before = jwks_fetches(sso)
+    assert verify_access_token(sso.issue_tokens(90000001, [ASSETS])["access_token"]).character_id == 90000001
+    assert jwks_fetches(sso) == before + 1
+    verify_access_token(sso.issue_tokens(90000001, [ASSETS])["access_token"])
+    assert jwks_fetches(sso) == before + 1  # the fresh key set is cached again
+
+
+def test_bad_signatures_refetch_at_most_once_a_minute(sso) -> None:
+    verify_access_token(sso.issue_tokens(90000001, [ASSETS])["access_token"])
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})
+    claims = {
+        "sub": "CHARACTER:EVE:90000001",
+        "iss": sso.url,
+        "aud": ["test-client-id", "EVE Online"],
+        "exp": int(time.time()) + 600,
+        "owner": "x",
+        "name": "x",
+    }
+    forged = jwt.encode({"alg": "RS256", "kid": "JWT-Signature-Key"}, claims, stranger)
+    before = jwks_fetches(sso)
+    for _ in range(5):
+        with pytest.raises(JWTValidationError, match="signature"):
+            verify_access_token(forged)
+    assert jwks_fetches(sso) == before + 1
