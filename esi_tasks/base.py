@@ -32,7 +32,15 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Retry
 
-from esi.exceptions import EsiLimited, EsiServerError, EsiTransportError, SSOUnavailable
+from esi.exceptions import (
+    EsiClientError,
+    EsiLimited,
+    EsiRequestError,
+    EsiServerError,
+    EsiTransportError,
+    SSOUnavailable,
+    TokenError,
+)
 
 __all__ = ["EsiTask", "REQUEUE_HEADER"]  # noqa: RUF022  (plain sorted(), as the API tests pin)
 
@@ -60,6 +68,9 @@ class EsiTask(Task):  # type: ignore[misc]
     retry_backoff: float = 5.0
     retry_backoff_max: float = 600.0
     retry_jitter = True
+    #: Expected outcomes (a wrong call, a 4xx, no token): the task fails, and the worker logs one
+    #: line instead of an error with a traceback (Celery's ``Task.throws``).
+    throws = (EsiRequestError, EsiClientError, TokenError)
     #: How often one message may be re-queued for rate/error limits before it fails.
     max_requeues = 100
     #: The longest extra wait added to a limit's ``retry_after`` so re-queued tasks do not stampede.

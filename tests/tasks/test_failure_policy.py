@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from celery import states
 
 from esi.exceptions import (
+    EsiNotFound,
     EsiRateLimited,
     EsiServerError,
     InvalidParameter,
@@ -115,3 +117,14 @@ def test_server_errors_fail_after_max_retries(threads_worker, esi_sim, published
     assert esi_sim.stats()["by_route"]["GetStatus"]["502"] == 3
     wait_for(lambda: received_signals["failed"], timeout=5)  # sent after the failure is stored
     assert [f["task_id"] for f in received_signals["failed"]] == [result.id]
+
+
+def test_expected_failures_are_not_logged_as_errors(threads_worker, esi_sim, caplog):
+    esi_sim.configure_route("GetCharactersDetail", status=404)
+    with caplog.at_level("INFO", logger="celery.app.trace"):
+        with pytest.raises(EsiNotFound):
+            fetch_endpoint.delay("GetCharactersDetail", character_id=90000001).get(timeout=20)
+        wait_for(lambda: [r for r in caplog.records if r.name == "celery.app.trace" and "raised" in r.getMessage()])
+    trace = [r for r in caplog.records if r.name == "celery.app.trace"]
+    assert not [r for r in trace if r.levelno >= logging.ERROR]
+    assert any("raised expected" in r.getMessage() for r in trace)
