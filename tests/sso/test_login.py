@@ -164,9 +164,11 @@ def test_tampered_code_is_refused_by_sso(sso, client: Client) -> None:
 
 
 def test_bad_signature_stores_nothing(sso, client: Client) -> None:
-    # Our cached copy of SSO's keys says something else for the same kid: the signature fails.
+    # Our cached copy of SSO's keys says something else for the same kid, and the key set was
+    # fetched again less than a minute ago (so it is not fetched again): the signature fails.
     impostor = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})
     get_redis().set(cache_key("jwks"), json.dumps({"keys": [impostor.as_dict(private=False)]}))
+    get_redis().set(cache_key("jwks-refetch"), 1, ex=60)
     response = client.get(browser_to_callback(start(client, ASSETS)))
     assert response.status_code == 400 and b"signature" in response.content
     assert Token.objects.count() == 0

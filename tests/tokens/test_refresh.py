@@ -308,6 +308,7 @@ def test_refresh_with_a_token_that_fails_verification_keeps_the_rotated_refresh_
     old_access, old_refresh = token.access_token, token.refresh_token
     impostor = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})
     get_redis().set(cache_key("jwks"), json.dumps({"keys": [impostor.as_dict(private=False)]}))
+    get_redis().set(cache_key("jwks-refetch"), 1, ex=60)  # fetched again just now: not again
     with pytest.raises(JWTValidationError, match="signature"):
         token.valid_access_token()
     stored = Token.objects.get(pk=token.pk)
