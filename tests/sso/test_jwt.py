@@ -99,7 +99,8 @@ def test_bad_signature(sso) -> None:
         assert token not in str(info.value) and signature not in str(info.value)
 
 
-def test_token_signed_by_a_stranger_with_the_right_kid(sso) -> None:
+def _signed_by_a_stranger(sso) -> str:
+    """A token with valid claims and SSO's kid, signed by a key SSO never published."""
     stranger = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})
     claims = {
         "sub": "CHARACTER:EVE:90000001",
@@ -109,9 +110,12 @@ def test_token_signed_by_a_stranger_with_the_right_kid(sso) -> None:
         "owner": "x",
         "name": "x",
     }
-    forged = jwt.encode({"alg": "RS256", "kid": "JWT-Signature-Key"}, claims, stranger)
+    return jwt.encode({"alg": "RS256", "kid": "JWT-Signature-Key"}, claims, stranger)
+
+
+def test_token_signed_by_a_stranger_with_the_right_kid(sso) -> None:
     with pytest.raises(JWTValidationError, match="signature"):
-        verify_access_token(forged)
+        verify_access_token(_signed_by_a_stranger(sso))
 
 
 def test_symmetric_or_unsigned_algorithms_are_refused(sso) -> None:
@@ -184,7 +188,7 @@ def test_claims_eve_requires(sso, change: dict, message: str) -> None:
         verify_access_token(jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, key))
 
 
-def _stale_cache_with_a_stranger_key(sso) -> RSAKey:
+def _stale_cache_with_a_stranger_key(sso) -> None:
     """Cache a key set whose ``JWT-Signature-Key`` is not SSO's: SSO replaced its key under the same kid."""
     from esi.redis import get_redis
     from esi.sso._metadata import cache_key
@@ -192,7 +196,6 @@ def _stale_cache_with_a_stranger_key(sso) -> RSAKey:
     stranger = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})
     public = stranger.as_dict(private=False)
     get_redis().set(cache_key("jwks"), json.dumps({"keys": [public]}), ex=3600)
-    return stranger
 
 
 def test_key_replaced_under_the_same_kid_is_fetched_again(sso) -> None:
@@ -207,16 +210,7 @@ def test_key_replaced_under_the_same_kid_is_fetched_again(sso) -> None:
 
 def test_bad_signatures_refetch_at_most_once_a_minute(sso) -> None:
     verify_access_token(sso.issue_tokens(90000001, [ASSETS])["access_token"])
-    stranger = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})
-    claims = {
-        "sub": "CHARACTER:EVE:90000001",
-        "iss": sso.url,
-        "aud": ["test-client-id", "EVE Online"],
-        "exp": int(time.time()) + 600,
-        "owner": "x",
-        "name": "x",
-    }
-    forged = jwt.encode({"alg": "RS256", "kid": "JWT-Signature-Key"}, claims, stranger)
+    forged = _signed_by_a_stranger(sso)
     before = jwks_fetches(sso)
     for _ in range(5):
         with pytest.raises(JWTValidationError, match="signature"):
