@@ -99,7 +99,9 @@ ESI_REDIS_URL = REDIS_URL
 
 ESI_API_URL = os.environ.get("ESI_API_URL", SIMULATOR_URL + "/")
 ESI_SSO_BASE_URL = os.environ.get("ESI_SSO_BASE_URL", SIMULATOR_URL)
-if USES_SIMULATOR:
+if "ESI_DOWNTIME_START" in os.environ:
+    ESI_DOWNTIME_START = os.environ["ESI_DOWNTIME_START"]
+elif USES_SIMULATOR:
     ESI_DOWNTIME_START = ""  # the simulator has no daily downtime unless told to
 
 ESI_SSO_CLIENT_ID = os.environ.get("ESI_SSO_CLIENT_ID", "example-project-client")
