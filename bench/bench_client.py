@@ -40,33 +40,15 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
+from _setup import configure_django, redis_url, simulator  # noqa: E402  (bench/ is on the path)
+
 VENV10 = BENCH / ".venv-django-esi10"
 PAGES, LATENCY = 50, 0.05
 ORDERS = "GetMarketsRegionIdOrders"
 
 
-def _redis_url() -> str:
-    return os.environ.get("ESI_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
 def _django(url: str) -> None:
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "esi"],
-            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-            USE_TZ=True,
-            ESI_REDIS_URL=_redis_url(),
-            ESI_DOWNTIME_START="",
-            ESI_USER_CONTACT_EMAIL="bench@example.com",
-            ESI_APP_NAME="django-esi-bench",
-        )
-        django.setup()
-    settings.ESI_API_URL = url.rstrip("/") + "/"
-    settings.ESI_CACHE_RESPONSE = True
-    settings.ESI_RATE_LIMITING = True
+    configure_django(url, ESI_CACHE_RESPONSE=True, ESI_RATE_LIMITING=True)
 
 
 def _per_call(fn: Callable[[], Any], calls: int) -> float:
@@ -233,7 +215,7 @@ json.dump({{"seconds": t1 - t0, "rss_mb": (rss() - rss0) / 2**20, "operations": 
 def cold_start(url: str, runs: int = 5) -> dict[str, Any]:
     results = []
     for _ in range(runs):
-        code = _COLD.format(root=str(ROOT), redis=_redis_url(), url=url.rstrip("/") + "/")
+        code = _COLD.format(root=str(ROOT), redis=redis_url(), url=url.rstrip("/") + "/")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout))
     return {
@@ -271,7 +253,7 @@ def run_django_esi10(url: str, control: Any, calls: int, rounds: int) -> dict[st
         json.dump(doc, fh)
         spec = fh.name
     worker = str(BENCH / "_django_esi10_worker.py")
-    base = [str(python), worker, "--url", url, "--redis", _redis_url(), "--spec", spec]
+    base = [str(python), worker, "--url", url, "--redis", redis_url(), "--spec", spec]
 
     def run(scenario: str, *extra: str) -> dict[str, Any]:
         cmd = [*base[:2], scenario, *base[2:], *extra]
@@ -308,13 +290,7 @@ def run(
     url: str | None = None, calls: int = 2000, rounds: int = 7, page_rounds: int = 5, django_esi10: bool = True
 ) -> dict[str, Any]:
     """All client scenarios; starts (and stops) a simulator when ``url`` is None."""
-    handle = None
-    if url is None:
-        from esi.testing._server import start_simulator
-
-        handle = start_simulator()
-        url = handle.url
-    try:
+    with simulator(url) as url:
         _django(url)
         from esi.client._limits import get_limiter
         from esi.redis import get_redis
@@ -339,9 +315,6 @@ def run(
         get_limiter().clear()
         result["summary"] = summary(result)
         return result
-    finally:
-        if handle is not None:
-            handle.stop()
 
 
 def summary(r: dict[str, Any]) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -24,28 +23,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _setup import configure_django, simulator
+
 UNLIMITED_OP = "GetAlliances"  # no x-rate-limit group: only the error limit applies
 GROUPED_OP = "GetStatus"  # group "status"; the simulator is given a budget it cannot exhaust
 
 
 def _django(url: str) -> None:
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "esi"],
-            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-            USE_TZ=True,
-            ESI_REDIS_URL=os.environ.get("ESI_REDIS_URL", "redis://127.0.0.1:6379/14"),
-            ESI_DOWNTIME_START="",
-            ESI_USER_CONTACT_EMAIL="bench@example.com",
-            ESI_APP_NAME="django-esi-bench",
-        )
-        django.setup()
-    settings.ESI_API_URL = url.rstrip("/") + "/"
-    settings.ESI_SSO_BASE_URL = url.rstrip("/")
-    settings.ESI_CACHE_RESPONSE = False
+    configure_django(url, ESI_CACHE_RESPONSE=False)
 
 
 def _timed(op: str, calls: int, limiting: bool) -> float:
@@ -108,13 +93,7 @@ def _raw_limiter(calls: int) -> dict[str, Any]:
 
 def run(url: str | None = None, calls: int = 300, rounds: int = 11) -> dict[str, Any]:
     """Run the limiter scenario; starts (and stops) a simulator when ``url`` is None."""
-    handle = None
-    if url is None:
-        from esi.testing._server import start_simulator
-
-        handle = start_simulator()
-        url = handle.url
-    try:
+    with simulator(url) as url:
         _django(url)
         from esi.client._limits import get_limiter
         from esi.testing import SimulatorControl
@@ -141,9 +120,6 @@ def run(url: str | None = None, calls: int = 300, rounds: int = 11) -> dict[str,
             f"{result['acquire_settle_us_grouped']} us (group)",
         ]
         return result
-    finally:
-        if handle is not None:
-            handle.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
