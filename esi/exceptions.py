@@ -23,6 +23,7 @@ what to do about it, and never contain a token, a code or the client secret::
     │   ├── EsiTimeout
     │   └── EsiConnectionError
     ├── EsiSpecError                the OpenAPI document could not be read or fetched
+    ├── RedisUnavailable            the Redis behind cache, limits and locks did not answer
     ├── TokenError                  a stored token cannot be used
     │   ├── TokenInvalidError       SSO refused the refresh token (``invalid_grant``)
     │   ├── NotRefreshableError     the token has no refresh token
@@ -63,6 +64,7 @@ __all__ = [
     "MissingScope",
     "NoTokenError",
     "NotRefreshableError",
+    "RedisUnavailable",
     "SSOCallbackError",
     "SSOError",
     "SSOUnavailable",
@@ -248,6 +250,14 @@ class EsiConnectionError(EsiTransportError):
 
 class EsiSpecError(EsiError):
     """The OpenAPI document could not be loaded, parsed or fetched."""
+
+
+class RedisUnavailable(EsiError):
+    """The Redis that holds the cache, limits, locks and claims did not answer in time.
+
+    Nothing was sent to ESI and no stored token was changed; the redis-py error is the
+    ``__cause__``. Retry once Redis is back (tasks re-queue themselves).
+    """
 
 
 # --- tokens and SSO ----------------------------------------------------------------------------
