@@ -1,4 +1,4 @@
 """django-esi: EVE SSO, tokens and a fast, shared ESI client for Django and Celery."""
 
-__version__ = "11.0.0.dev0"
+__version__ = "10.1.0"
 __title__ = "django-esi"
