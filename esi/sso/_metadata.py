@@ -2,7 +2,9 @@
 
 Endpoints come from the metadata as the SSO guide asks; if SSO cannot be reached for it, the
 documented paths under ``ESI_SSO_BASE_URL`` are used, so a metadata hiccup alone never stops a
-refresh. Cached for ``ESI_JWKS_CACHE_TIMEOUT`` seconds, keyed by the base URL.
+refresh. Cached for ``ESI_JWKS_CACHE_TIMEOUT`` seconds, keyed by the base URL; a failed fetch is
+remembered for ``FAILURE_TTL`` seconds (the defaults are cached), so while SSO is down each login
+does not wait through the retries again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = ["SSOMetadata", "accepted_issuers", "base_url", "cache_key", "clear_me
 logger = logging.getLogger(__name__)
 
 METADATA_PATH = "/.well-known/oauth-authorization-server"
+FAILURE_TTL = 60
 
 
 @dataclass(frozen=True)
@@ -90,8 +93,15 @@ def get_metadata() -> SSOMetadata:
     try:
         metadata = _fetch(base)
     except (SSOUnavailable, httpx.HTTPError, ValueError) as exc:
-        logger.warning("EVE SSO metadata at %s unavailable (%s); using the documented endpoints", base, exc)
-        return SSOMetadata.defaults(base)
+        logger.warning(
+            "EVE SSO metadata at %s unavailable (%s); using the documented endpoints for the next %d s",
+            base,
+            exc.__cause__ or exc,
+            FAILURE_TTL,
+        )
+        defaults = SSOMetadata.defaults(base)
+        redis.set(key, json.dumps(asdict(defaults)), ex=FAILURE_TTL)
+        return defaults
     redis.set(key, json.dumps(asdict(metadata)), ex=max(1, int(esi_settings.ESI_JWKS_CACHE_TIMEOUT)))
     return metadata
 

@@ -59,3 +59,16 @@ def test_wrong_client_secret(sso) -> None:
     with pytest.raises(SSOError, match="ESI_SSO_CLIENT_SECRET") as info:
         refresh_access_token(tokens["refresh_token"])
     assert "test-client-secret" not in str(info.value) and tokens["refresh_token"] not in str(info.value)
+
+
+@pytest.mark.django_db
+def test_a_metadata_outage_is_remembered_so_the_next_login_does_not_wait(sso, client: Client, caplog) -> None:
+    sso.configure_route("SsoMetadata", status=503)
+    with caplog.at_level("INFO", logger="esi.sso"):
+        for _ in range(3):
+            response = client.get("/sso/login/", {"scopes": ASSETS, "next": "/x/"})
+            assert response.status_code == 302 and "/v2/oauth/authorize" in response["Location"]
+    tries = [r for r in caplog.records if r.getMessage().startswith("EVE SSO metadata request")]
+    assert len(tries) == 3  # one fetch with its 2 retries, for the first login only
+    fallbacks = [r for r in caplog.records if "using the documented endpoints" in r.getMessage()]
+    assert len(fallbacks) == 1 and "left untouched" not in fallbacks[0].getMessage()
