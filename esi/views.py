@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from django.conf import settings
+from django.conf import global_settings, settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.urls import NoReverseMatch, reverse
@@ -40,12 +40,19 @@ def _problem(request: HttpRequest, restart: str, status: int, title: str, messag
 
 
 def _safe_next(request: HttpRequest, url: str | None) -> str:
-    """``url`` if it points back into this site, else ``LOGIN_REDIRECT_URL`` (no open redirects)."""
+    """``url`` if it points back into this site, else ``LOGIN_REDIRECT_URL`` (no open redirects).
+
+    Django's own default for ``LOGIN_REDIRECT_URL``, ``/accounts/profile/``, is a 404 on most
+    sites: unless the project sets it, the login returns to ``/``.
+    """
     if url and url_has_allowed_host_and_scheme(
         url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return url
-    return str(resolve_url(getattr(settings, "LOGIN_REDIRECT_URL", "/") or "/"))
+    target = settings.LOGIN_REDIRECT_URL
+    if not target or target == global_settings.LOGIN_REDIRECT_URL:
+        return "/"
+    return str(resolve_url(target))
 
 
 def sso_redirect(

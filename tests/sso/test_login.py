@@ -100,6 +100,17 @@ def test_no_open_redirect(sso, client: Client, settings) -> None:
     assert done.status_code == 302 and done["Location"] == "/sso/login/"
 
 
+def test_a_login_without_next_returns_to_the_site_root_unless_login_redirect_url_is_set(
+    sso, client: Client, settings
+) -> None:
+    assert settings.LOGIN_REDIRECT_URL == "/accounts/profile/"  # Django's default, as in a new project
+    done = client.get(browser_to_callback(client.get("/sso/login/", {"scopes": ASSETS})))
+    assert done.status_code == 302 and done["Location"] == "/"
+    settings.LOGIN_REDIRECT_URL = "/home/"
+    done = client.get(browser_to_callback(client.get("/sso/login/", {"scopes": ASSETS})))
+    assert done.status_code == 302 and done["Location"] == "/home/"
+
+
 def test_callback_without_trailing_slash_and_with_it(sso, client: Client) -> None:
     path = browser_to_callback(start(client, ASSETS))
     assert path.startswith("/sso/callback?")
