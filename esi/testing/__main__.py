@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from esi.testing._server import serve
+from esi.testing._server import require_server, serve
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spec", action="append", default=[], help="OpenAPI document(s) instead of the bundled")
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
     args = parser.parse_args(argv)
+    try:
+        require_server()
+    except ModuleNotFoundError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
     with contextlib.suppress(KeyboardInterrupt):
         serve(args.host, args.port, tuple(args.spec), args.parent_pid)
 

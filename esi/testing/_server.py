@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -20,6 +21,17 @@ __all__ = ["SimulatorHandle", "serve", "start_simulator"]
 _READY = "ESI simulator listening on "
 
 
+MISSING_SERVER = (
+    'The ESI simulator needs uvicorn, which comes with the "testing" extra: pip install "django-esi[testing]"'
+)
+
+
+def require_server() -> None:
+    """Raise ``ModuleNotFoundError`` naming the extra to install when uvicorn is missing."""
+    if importlib.util.find_spec("uvicorn") is None:
+        raise ModuleNotFoundError(MISSING_SERVER, name="uvicorn")
+
+
 def _exit_with_parent(parent_pid: int) -> None:
     """Stop when the process that started us is gone (a crashed test run leaves no server behind)."""
     while True:
@@ -32,6 +44,7 @@ def serve(
     host: str = "127.0.0.1", port: int = 0, spec_files: tuple[str, ...] = (), parent_pid: int | None = None
 ) -> None:
     """Serve until interrupted; prints one line ``ESI simulator listening on <url>`` when bound."""
+    require_server()
     import uvicorn
 
     from esi.testing._app import Simulator
@@ -101,6 +114,7 @@ def start_simulator(
     port: int = 0, host: str = "127.0.0.1", spec_files: tuple[str, ...] = (), timeout: float = 20.0
 ) -> SimulatorHandle:
     """Start ``python -m esi.testing`` on ``port`` (0: a free one) and wait until it answers."""
+    require_server()
     root = str(Path(__file__).resolve().parent.parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -53,3 +55,15 @@ def test_plain_httpx_login_and_paging_against_python_m_esi_testing() -> None:
         assert sim.control.stats()["by_route"]["GetCharactersCharacterIdAssets"] == {"200": 4}
     with pytest.raises(httpx.ConnectError):
         httpx.get(sim.url + "/status")  # stopped
+
+
+def test_python_m_esi_testing_without_the_testing_extra_names_the_pip_command() -> None:
+    hide_uvicorn = (
+        "import runpy, sys; sys.modules['uvicorn'] = None; runpy.run_module('esi.testing', run_name='__main__')"
+    )
+    done = subprocess.run([sys.executable, "-c", hide_uvicorn], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        'python -m esi.testing: The ESI simulator needs uvicorn, which comes with the "testing" extra: '
+        'pip install "django-esi[testing]"'
+    ]
