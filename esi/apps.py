@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class EsiConfig(AppConfig):
     name = "esi"
     label = "esi"
-    verbose_name = "EVE Swagger Interface"
+    verbose_name = "EVE Online SSO and ESI"
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
