@@ -1,4 +1,8 @@
-"""Admin for scopes and tokens. Token strings are never shown, not even read-only."""
+"""Admin for scopes and tokens. Token strings are never shown, not even read-only.
+
+Every action asks Django's permissions: refreshing needs ``esi.change_token``, revoking
+``esi.delete_token``; a staff user who may only view tokens sees no action at all.
+"""
 
 from __future__ import annotations
 
@@ -90,11 +94,11 @@ class TokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for problem in failed:
             self.message_user(request, problem, messages.ERROR)
 
-    @admin.action(description="Refresh selected tokens at EVE SSO")
+    @admin.action(description="Refresh selected tokens at EVE SSO", permissions=("change",))
     def refresh_tokens(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
         self._run(request, queryset, "refresh", "refreshed")
 
-    @admin.action(description="Revoke selected tokens at EVE SSO (and delete them)")
+    @admin.action(description="Revoke selected tokens at EVE SSO (and delete them)", permissions=("delete",))
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[Token]) -> None:
         self._run(request, queryset, "revoke", "revoked and deleted")
 

@@ -58,3 +58,19 @@ def test_revoke_action(admin_client_: Client, make_token, sso) -> None:
     assert b"2 token(s) revoked and deleted" in response.content
     assert Token.objects.count() == 0
     assert token.refresh_token.encode() not in response.content
+
+
+def test_view_only_staff_cannot_refresh_or_revoke(client: Client, django_user_model, make_token, sso) -> None:
+    """Issue 13 finding 2: the actions ask for change/delete permission."""
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", "v@example.com", "pw", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_token"))
+    client.force_login(viewer)
+    token = make_token(expired=True)
+    page = client.get("/admin/esi/token/").content.decode()
+    assert 'value="refresh_tokens"' not in page and 'value="revoke_tokens"' not in page
+    for action in ("refresh_tokens", "revoke_tokens", "delete_selected"):
+        client.post("/admin/esi/token/", {"action": action, "_selected_action": [token.pk], "post": "yes"})
+    assert Token.objects.filter(pk=token.pk, access_token=token.access_token).exists()
+    assert sso.stats()["sso"].get("token_refresh_token", 0) == 0 and sso.stats()["sso"].get("revoke", 0) == 0
