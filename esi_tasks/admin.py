@@ -3,10 +3,14 @@
 The operation is picked from the spec (a searchable list of operationIds with their
 summaries), the parameters and the token are checked against the spec before anything is
 saved, and the beat entry (``django_celery_beat.PeriodicTask``) follows the schedule.
+
+Who may do what is :mod:`esi_tasks.permissions`: writes need their own permission, a schedule
+uses only a token its editor may use, and the actions need ``change_endpointschedule``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -16,7 +20,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from esi_tasks import scheduling
+from esi_tasks import permissions, scheduling
 from esi_tasks.models import EndpointSchedule
 
 __all__ = ["EndpointScheduleAdmin", "EndpointScheduleForm"]
@@ -40,6 +44,9 @@ class OperationInput(forms.TextInput):
 
 
 class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
+    #: The user saving the form (set by :meth:`EndpointScheduleAdmin.get_form`); None: unchecked.
+    user: Any = None
+
     class Meta:
         model = EndpointSchedule
         fields = (
@@ -76,7 +83,22 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             for field, message in errors.items():
                 self.add_error(field, message)
             data["operation"] = op_id
+            if self.user is not None and "operation" not in errors:
+                self._check_permissions(op_id, data, skip=set(errors))
         return data
+
+    def _check_permissions(self, op_id: str, data: dict[str, Any], skip: set[str]) -> None:
+        """The write policy for ``self.user``; pins one of the user's tokens when needed."""
+        from esi.client import get_client
+
+        op = get_client().spec.get(op_id)
+        params = data.get("params") or {}
+        pinned, errors = permissions.check_schedule(self.user, op, params, data.get("token"), data.get("kind") or "")
+        for field, message in errors.items():
+            if field not in skip:
+                self.add_error(field, message)
+        if pinned is not None and not errors:
+            data["token"] = pinned
 
     def _check_crontab(self, expr: str) -> None:
         from celery.schedules import crontab
@@ -123,30 +145,46 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     actions = ("run_now", "enable", "disable")
 
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})  # checked against this user
+
     @admin.display(description="schedule")
     def schedule(self, obj: EndpointSchedule) -> str:
         return obj.describe_schedule()
 
-    @admin.action(description="Run now")
+    def _allowed(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> list[EndpointSchedule]:
+        """The schedules ``request.user`` may run or enable; a message for each refused one."""
+        allowed = []
+        for schedule in queryset.select_related("token"):
+            reason = permissions.refusal(request.user, schedule)
+            if reason is None:
+                allowed.append(schedule)
+            else:
+                self.message_user(request, f"Not done: {reason}", messages.ERROR)
+        return allowed
+
+    @admin.action(description="Run now", permissions=("change",))
     def run_now(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
         from esi_tasks.tasks import run_schedule
 
-        ids = list(queryset.values_list("pk", flat=True))
-        for pk in ids:
-            run_schedule.delay(pk)
-        self.message_user(request, f"Queued {len(ids)} schedule(s) to run now.", messages.SUCCESS)
+        allowed = self._allowed(request, queryset)
+        for schedule in allowed:
+            run_schedule.delay(schedule.pk)
+        if allowed:
+            self.message_user(request, f"Queued {len(allowed)} schedule(s) to run now.", messages.SUCCESS)
 
-    @admin.action(description="Enable")
+    @admin.action(description="Enable", permissions=("change",))
     def enable(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
-        _set_enabled(queryset, True)
+        _set_enabled(self._allowed(request, queryset), True)
 
-    @admin.action(description="Disable")
+    @admin.action(description="Disable", permissions=("change",))
     def disable(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
         _set_enabled(queryset, False)
 
 
-def _set_enabled(queryset: QuerySet[EndpointSchedule], enabled: bool) -> None:
+def _set_enabled(schedules: Iterable[EndpointSchedule], enabled: bool) -> None:
     """One ``save()`` per schedule (not ``update()``): the beat entry and keep-fresh chain follow it."""
-    for schedule in queryset:
+    for schedule in schedules:
         schedule.enabled = enabled
         schedule.save()

@@ -13,7 +13,10 @@ bad parameter, missing scope),
                                    stops after :attr:`EsiTask.max_requeues`.
 ``EsiServerError``,                retried by Celery with exponential backoff
 ``EsiTransportError``,             (:attr:`~EsiTask.retry_backoff`, ``retry_backoff_max``,
-``SSOUnavailable``                 ``retry_jitter``) up to :attr:`~EsiTask.max_retries` times
+``SSOUnavailable``                 ``retry_jitter``) up to :attr:`~EsiTask.max_retries` times;
+                                   but a *write* (an operation :func:`esi.client.is_retry_safe`
+                                   refuses: mail, contacts, fleets...) fails at once on a 5xx or
+                                   a transport error, since ESI may have applied it already
 =================================  ===========================================================
 
 Every task is ``acks_late`` with ``reject_on_worker_lost``: a worker process killed mid-task
@@ -50,6 +53,16 @@ REQUEUE_HEADER = "esi_requeues"
 RETRYABLE: tuple[type[BaseException], ...] = (EsiServerError, EsiTransportError, SSOUnavailable)
 
 
+def _retry_safe(operation: str) -> bool:
+    """The client's own answer (:func:`esi.client.is_retry_safe`); an unknown name is not a write."""
+    from esi.client import get_client, is_retry_safe
+
+    try:
+        return is_retry_safe(get_client().spec.get(operation))
+    except EsiRequestError:
+        return True
+
+
 def _header(request: Any, name: str) -> Any:
     """A custom message header: Celery exposes them as request attributes and in ``headers``."""
     headers = getattr(request, "headers", None) or {}
@@ -77,8 +90,12 @@ class EsiTask(Task):  # type: ignore[misc]
     requeue_jitter_max: float = 2.0
 
     @contextmanager
-    def policy(self) -> Iterator[None]:
-        """Run the block; turn ESI errors into a re-queue, a backoff retry or a failure."""
+    def policy(self, operation: str | None = None) -> Iterator[None]:
+        """Run the block; turn ESI errors into a re-queue, a backoff retry or a failure.
+
+        ``operation`` is the operationId the block calls: a write is never retried after a 5xx
+        or a transport error (a limit is re-queued: ESI refused the request, nothing happened).
+        """
         try:
             yield
         except Retry:
@@ -86,6 +103,16 @@ class EsiTask(Task):  # type: ignore[misc]
         except EsiLimited as exc:
             raise self.requeue(exc.retry_after, exc) from exc
         except RETRYABLE as exc:
+            if operation is not None and not isinstance(exc, SSOUnavailable) and not _retry_safe(operation):
+                # SSOUnavailable comes from the token refresh: nothing reached ESI, a retry is safe
+                logger.warning(
+                    "%s[%s] %s not retried: it changes game state and ESI may have applied it (%s)",
+                    self.name,
+                    self.request.id,
+                    operation,
+                    exc,
+                )
+                raise
             countdown = self.backoff(self.request.retries)
             logger.info(
                 "%s[%s] retry %s/%s in %.1f s after %s",

@@ -154,7 +154,7 @@ class FetchTask(EsiTask):
             if other is not None:
                 claim_key = None
         try:
-            with self.policy():
+            with self.policy(operation):
                 outcome = fetching.fetch(
                     operation,
                     token_id=token_id,

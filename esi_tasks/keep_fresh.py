@@ -251,7 +251,7 @@ def run(
     if early is not None:  # a hop of a long wait: nothing can have changed yet
         schedule_next(task, keep_id, (operation,), kwargs, next_run_delay(early))
         return None
-    with task.policy():
+    with task.policy(operation):
         outcome = fetching.fetch(operation, token_id=token_id, all_pages=all_pages, language=language, params=params)
     if is_news(keep_id, outcome.meta["etag"], outcome.meta["from_cache"]):
         outcome.announce(type(task), task.request.id)

@@ -69,6 +69,10 @@ class EndpointSchedule(models.Model):
     class Meta:
         ordering = ("name",)
         verbose_name = "ESI endpoint schedule"
+        permissions = (  # the write policy: see esi_tasks.permissions and docs/security.md
+            ("schedule_write_operations", "Can schedule ESI operations that change game state"),
+            ("use_any_token", "Can schedule ESI fetches with any user's token"),
+        )
 
     def __str__(self) -> str:
         return self.name

@@ -241,7 +241,7 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
         _record(schedule_id, last_run_at=timezone.now(), last_status=schedule.STATUS_KEEPING_FRESH, last_error="")
         return {"schedule_id": schedule_id, "status": "keeping fresh", "chain_id": chain_id}
     options = {k: kwargs.pop(k) for k in ("token_id", "all_pages", "language") if k in kwargs}
-    with task.policy():
+    with task.policy(schedule.operation):
         outcome = fetching.fetch(schedule.operation, params=kwargs, **options)
     outcome.announce(type(task), task.request.id)
     size = len(json.dumps(outcome.data, separators=(",", ":")))

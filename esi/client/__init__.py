@@ -16,7 +16,7 @@ from esi.client._client import EsiClient, get_client, reset_client
 from esi.client._limits import Limiter, RateLimitGroup, Reservation
 from esi.client._operations import TokenContext
 from esi.client._response import EsiResponse
-from esi.client._retry import RetryPolicy
+from esi.client._retry import RetryPolicy, is_retry_safe
 from esi.client._spec import Operation, Parameter, RequestBody, SpecIndex, get_spec
 from esi.client._transport import Transport, map_exception
 
@@ -37,6 +37,7 @@ __all__ = [
     "Transport",
     "get_client",
     "get_spec",
+    "is_retry_safe",
     "map_exception",
     "reset_client",
 ]

@@ -34,6 +34,7 @@ RETRY_SAFE_POSTS = frozenset(
         "PostCharactersAffiliation",
         "PostCharactersCharacterIdAssetsLocations",
         "PostCharactersCharacterIdAssetsNames",
+        "PostCharactersCharacterIdCspa",
         "PostCorporationsCorporationIdAssetsLocations",
         "PostCorporationsCorporationIdAssetsNames",
         "PostRoute",

@@ -22,6 +22,7 @@ def test_client_all_is_sorted_and_pinned() -> None:
         "Transport",
         "get_client",
         "get_spec",
+        "is_retry_safe",
         "map_exception",
         "reset_client",
     ]
