@@ -80,11 +80,24 @@ SETTINGS: tuple[Setting, ...] = (
         "ESI_COMPATIBILITY_DATE",
         _BUNDLED_COMPATIBILITY_DATE,
         (str, dt.date),
-        "Sent as X-Compatibility-Date; defaults to the date of the bundled OpenAPI document.",
+        "The default client's compatibility date (get_client() without one); defaults to the bundled view's.",
         "extra",
     ),
     Setting(
-        "ESI_SPEC_FILE", None, (str,), "Path of an OpenAPI document to use instead of the bundled one.", "extra", True
+        "ESI_SPEC_FILE",
+        None,
+        (str,),
+        "Path of an OpenAPI document for the default client (get_client() without a date) instead of its view.",
+        "extra",
+        True,
+    ),
+    Setting(
+        "ESI_SPEC_CACHE_DIR",
+        None,
+        (str,),
+        "Folder where fetched views (one per compatibility date) are kept for every worker; None: in Redis.",
+        "extra",
+        True,
     ),
     Setting("ESI_REDIS_URL", "redis://127.0.0.1:6379/0", (str,), "Redis for cache, limits and locks.", "extra"),
     Setting(

@@ -7,6 +7,7 @@ what to do about it, and never contain a token, a code or the client secret::
     ├── EsiConfigurationError       (also django's ImproperlyConfigured) a setting is wrong
     ├── EsiRequestError             the call was refused before any I/O; never worth retrying
     │   ├── UnknownOperation        no such operationId (names the closest ones)
+    │   │   └── OperationNotInView  the route is not in this compatibility date's view (names the dates)
     │   ├── InvalidParameter        a parameter is missing, unknown or of the wrong type
     │   ├── TokenRequired           a secured operation was called without a token
     │   └── MissingScope            the token lacks a scope the operation needs (names it)
@@ -64,6 +65,7 @@ __all__ = [
     "MissingScope",
     "NoTokenError",
     "NotRefreshableError",
+    "OperationNotInView",
     "RedisUnavailable",
     "SSOCallbackError",
     "SSOError",
@@ -114,6 +116,24 @@ class UnknownOperation(EsiRequestError):
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
         super().__init__(f"ESI has no operation {operation!r}.{hint}", operation=operation)
         self._keep_args(operation, self.suggestions)
+
+
+class OperationNotInView(UnknownOperation):
+    """The operation's route is not in the view of this client's compatibility date."""
+
+    def __init__(self, operation: str, view_date: str, dates: list[str], suggestions: list[str] | None = None) -> None:
+        self.view_date = view_date
+        self.dates = list(dates)
+        self.suggestions = suggestions or []
+        hint = f" Closest in this view: {', '.join(self.suggestions)}." if self.suggestions else ""
+        EsiRequestError.__init__(
+            self,
+            f"{operation!r} is not in the ESI view of {view_date}: its route is in the views of "
+            f"{', '.join(self.dates)}. Use a client of such a date "
+            f"(get_client(compatibility_date={self.dates[-1]!r})) or an operation of this view.{hint}",
+            operation=operation,
+        )
+        self._keep_args(operation, view_date, self.dates, self.suggestions)
 
 
 class InvalidParameter(EsiRequestError):

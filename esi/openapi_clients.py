@@ -12,8 +12,10 @@ Code written for django-esi 10 keeps working unchanged::
 Every call goes through the one process-wide client, so caching, retries, pagination and the
 shared limits are those of :mod:`esi.client`. Deliberate differences from django-esi 10 (see
 ``docs/upgrading.md``): a 304 returns the stored data instead of raising ``HTTPNotModified``;
-server errors really are retried; the User-Agent and ``X-Compatibility-Date`` come from the
-project's settings (``ESI_APP_NAME``..., ``ESI_COMPATIBILITY_DATE``), not from each provider.
+server errors really are retried; the User-Agent comes from the project's settings
+(``ESI_APP_NAME``...), not from each provider. Each provider's ``compatibility_date`` (and
+``spec_file``) picks its client, ``get_client(compatibility_date, spec_file=...)``: operations
+resolve against that date's view and every request carries that date.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from esi.app_settings import esi_settings
-from esi.client import EsiResponse, get_client
-from esi.exceptions import InvalidParameter, UnknownOperation
+from esi.client import EsiClient, EsiResponse, get_client
+from esi.client._dates import check_date
+from esi.exceptions import InvalidParameter, OperationNotInView, UnknownOperation
 
 __all__ = ["ESIClient", "ESIClientProvider", "ESITag", "EsiObject", "EsiOperation", "LegacyResponse"]
 
@@ -94,10 +96,11 @@ class LegacyResponse:
 class EsiOperation:
     """``client.Tag.Operation``; call it with the parameters, then ``.result()`` or ``.results()``."""
 
-    def __init__(self, tag: str, operation_id: str) -> None:
+    def __init__(self, tag: str, operation_id: str, esi: EsiClient | None = None) -> None:
         self.tag = tag
         self.operation_id = operation_id
         self._kwargs: dict[str, Any] = {}
+        self._esi = esi or get_client()
 
     def __repr__(self) -> str:
         return f"<EsiOperation {self.tag}.{self.operation_id}>"
@@ -114,7 +117,7 @@ class EsiOperation:
 
     def required_scopes(self) -> list[str]:
         """The scopes a token needs for this operation (empty for public ones)."""
-        return list(get_client().spec.get(self.operation_id).scopes)
+        return list(self._esi.spec.get(self.operation_id).scopes)
 
     def _fetch(self, extra: Mapping[str, Any], *, all_pages: bool, return_response: bool, force_refresh: bool) -> Any:
         """One call through the shared client: ``result()`` and ``results()`` differ only in ``all_pages``."""
@@ -126,7 +129,7 @@ class EsiOperation:
                 language = value
             elif pythonic not in _CLIENT_HEADER_KEYS:
                 params[key] = value
-        response = get_client().call(
+        response = self._esi.call(
             self.operation_id, all_pages=all_pages, language=language, force_refresh=force_refresh, **params
         )
         data = response.data
@@ -170,7 +173,7 @@ class EsiOperation:
 
     def results_localized(self, languages: Iterable[str] | str | None = None, **kwargs: Any) -> dict[str, Any]:
         """``results()`` once per language: ``{"en": [...], "de": [...]}`` (all ESI languages by default)."""
-        supported = get_client().spec.languages
+        supported = self._esi.spec.languages
         if languages is None:
             wanted = list(supported)
         else:
@@ -189,9 +192,10 @@ class EsiOperation:
 class ESITag:
     """``client.<Tag>``: the operations of one ESI tag (``Planetary_Interaction`` works too)."""
 
-    def __init__(self, name: str, operation_ids: Iterable[str]) -> None:
+    def __init__(self, name: str, operation_ids: Iterable[str], esi: EsiClient | None = None) -> None:
         self.name = name
         self._ids = list(operation_ids)
+        self._esi = esi or get_client()
 
     def __repr__(self) -> str:
         return f"<ESITag {self.name}: {len(self._ids)} operations>"
@@ -202,18 +206,23 @@ class ESITag:
     def __getattr__(self, name: str) -> EsiOperation:
         if name.startswith("_"):
             raise AttributeError(name)
-        op_id = get_client().spec.resolve(name)
+        op_id = self._esi.spec.resolve(name)
+        if op_id is None:
+            error = self._esi.spec.unknown(name, f"{self.name}.{name}")
+            if isinstance(error, OperationNotInView):  # the route is in other dates' views
+                raise error
         if op_id is None or op_id not in self._ids:
             close = difflib.get_close_matches(name, self._ids, n=3, cutoff=0.4)
             raise UnknownOperation(f"{self.name}.{name}", close or sorted(self._ids)[:5])
-        return EsiOperation(self.name, op_id)
+        return EsiOperation(self.name, op_id, self._esi)
 
 
 class ESIClient:
     """``provider.client``: ESI's tags as attributes, limited to the provider's tags/operations."""
 
-    def __init__(self, tags: Mapping[str, list[str]]) -> None:
+    def __init__(self, tags: Mapping[str, list[str]], esi: EsiClient | None = None) -> None:
         self._tags = dict(tags)
+        self._esi = esi or get_client()
 
     def __repr__(self) -> str:
         return f"<ESIClient {len(self._tags)} tags>"
@@ -229,17 +238,17 @@ class ESIClient:
             close = difflib.get_close_matches(tag, list(self._tags), n=3, cutoff=0.4)
             hint = f" Did you mean: {', '.join(t.replace(' ', '_') for t in close)}?" if close else ""
             raise AttributeError(f"ESI has no tag {name!r} in this client.{hint}")
-        return ESITag(tag, self._tags[tag])
+        return ESITag(tag, self._tags[tag], self._esi)
 
 
 class ESIClientProvider:
     """One ESI client for an app, as in django-esi 10.
 
-    ``compatibility_date`` must be a date (``YYYY-MM-DD``); the date actually sent is the
-    project-wide ``ESI_COMPATIBILITY_DATE``. ``ua_appname``/``ua_version`` name the provider in
-    log lines; the User-Agent is built from the project's ``ESI_APP_NAME``/``ESI_USER_CONTACT_EMAIL``.
-    ``spec_file`` is read from ``ESI_SPEC_FILE`` instead. ``ua_url`` and other django-esi 10
-    keyword arguments are accepted and ignored. ``operations``/``tags`` limit what
+    ``compatibility_date`` (``YYYY-MM-DD`` or a date) and ``spec_file`` pick the client,
+    ``get_client(compatibility_date, spec_file=spec_file)``: its date's view, its date on every
+    request. ``ua_appname``/``ua_version`` name the provider in log lines; the User-Agent is built
+    from the project's ``ESI_APP_NAME``/``ESI_USER_CONTACT_EMAIL``. ``ua_url`` and other
+    django-esi 10 keyword arguments are accepted and ignored. ``operations``/``tags`` limit what
     ``.client`` offers, and are checked against the spec when ``.client`` is first used.
     """
 
@@ -255,7 +264,7 @@ class ESIClientProvider:
         tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._compatibility_date = _check_date(compatibility_date)
+        self._compatibility_date = check_date(compatibility_date)
         if not isinstance(ua_appname, str) or not ua_appname.strip():
             raise InvalidParameter("ESIClientProvider needs ua_appname, your app's name.", parameter="ua_appname")
         if tenant != _TENANT:
@@ -276,23 +285,14 @@ class ESIClientProvider:
 
     @property
     def client(self) -> ESIClient:
-        """The tag/operation accessor; calls go through :func:`esi.client.get_client`."""
+        """The tag/operation accessor over ``get_client(compatibility_date, spec_file=...)``."""
         if self._client is None:
-            self._client = ESIClient(self._select())
-            if self._spec_file:
-                logger.info("%s: spec_file %s is not used; the client reads ESI_SPEC_FILE", self, self._spec_file)
-            project_date = str(esi_settings.ESI_COMPATIBILITY_DATE)
-            if self._compatibility_date != project_date:
-                logger.info(
-                    "%s asks for compatibility date %s; ESI_COMPATIBILITY_DATE %s is sent for every call",
-                    self,
-                    self._compatibility_date,
-                    project_date,
-                )
+            esi = get_client(self._compatibility_date, spec_file=self._spec_file)
+            self._client = ESIClient(self._select(esi), esi)
         return self._client
 
-    def _select(self) -> dict[str, list[str]]:
-        spec = get_client().spec
+    def _select(self, esi: EsiClient) -> dict[str, list[str]]:
+        spec = esi.spec
         all_tags = spec.tags
         if not self._operations and not self._tags:
             return {tag: list(ids) for tag, ids in all_tags.items()}
@@ -315,15 +315,3 @@ class ESIClientProvider:
                 if op.id not in ids:
                     ids.append(op.id)
         return selected
-
-
-def _check_date(value: str | dt.date) -> str:
-    if isinstance(value, dt.date):
-        return value.strftime("%Y-%m-%d")
-    try:
-        return dt.date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise InvalidParameter(
-            f"ESIClientProvider: compatibility_date {value!r} is not a date; pass 'YYYY-MM-DD' or a datetime.date.",
-            parameter="compatibility_date",
-        ) from None

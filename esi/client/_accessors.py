@@ -57,9 +57,10 @@ class Tag:
         if name.startswith("_"):
             raise AttributeError(name)
         op_id = self._client.spec.resolve(name)
-        if op_id is None or op_id not in self._ids:
-            close = self._client.spec.suggestions(name)
-            raise UnknownOperation(f"{self._name}.{name}", close)
+        if op_id is None:
+            raise self._client.spec.unknown(name, f"{self._name}.{name}")
+        if op_id not in self._ids:
+            raise UnknownOperation(f"{self._name}.{name}", self._client.spec.suggestions(name))
         op = self._client.spec.get(op_id)
 
         def pending(**params: Any) -> PendingCall:

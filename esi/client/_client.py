@@ -1,11 +1,13 @@
 """The ESI client: validate, serve from cache, or send (with limits and retries) and store.
 
-One :class:`EsiClient` per process (:func:`get_client`); it holds the spec index, the pooled
-transport, the response cache, the retry policy and the shared :class:`Limiter`.
+One :class:`EsiClient` per compatibility date per process (:func:`get_client`); each holds the
+view of its date and sends that date on every request. All of them share one pooled transport,
+the response cache and the :class:`Limiter`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -21,12 +23,14 @@ from esi.app_settings import esi_settings
 from esi.client import _limits
 from esi.client._accessors import Tag
 from esi.client._cache import CacheEntry, ResponseCache, cache_key
+from esi.client._dates import check_date
 from esi.client._operations import TokenContext, resolve_token, validate_params
 from esi.client._pagination import crawl_pages, walk_cursor, walk_from_id
 from esi.client._response import EsiResponse
 from esi.client._retry import RetryPolicy, is_retry_safe
-from esi.client._spec import Operation, SpecIndex, get_spec
+from esi.client._spec import Operation, SpecIndex, default_date, get_spec
 from esi.client._transport import Transport, settings_generation
+from esi.client._views import get_view, spec_from_file
 from esi.exceptions import (
     EsiErrorLimited,
     EsiRateLimited,
@@ -55,37 +59,46 @@ def _float(value: str | None, default: float) -> float:
 class EsiClient:
     """Calls ESI operations by ``operationId``; see ``docs/calling-esi.md``.
 
-    Every argument is for tests and special setups; ``get_client()`` gives the shared one.
+    ``compatibility_date`` pins the client to that date's view (without one it follows
+    ``ESI_COMPATIBILITY_DATE`` and ``ESI_SPEC_FILE``); ``spec_file`` reads the view from a file.
+    The other arguments are for tests and special setups; ``get_client()`` gives the shared ones.
     """
 
     def __init__(
         self,
         *,
+        compatibility_date: str | None = None,
+        spec_file: str | None = None,
         spec: SpecIndex | None = None,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | Transport | None = None,
         limiter: _limits.Limiter | None = None,
         retry: RetryPolicy | None = None,
         redis_factory: Callable[[], redis_lib.Redis] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._date = check_date(compatibility_date) if compatibility_date else None
+        self._spec_file = str(spec_file) if spec_file else None
         self._spec = spec
-        self.transport = Transport(transport)
+        self.transport = transport if isinstance(transport, Transport) else Transport(transport)
         self._limiter = limiter
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.cache = ResponseCache(redis_factory or get_redis, clock)
-        self._cached: tuple[int, SpecIndex, bool, str] | None = None
+        self._cached: tuple[int, SpecIndex, bool, str, str] | None = None
         self._memo: dict[tuple[Any, ...], tuple[int, Operation, dict[str, Any], str]] = {}
 
     def __repr__(self) -> str:
-        return f"<EsiClient {esi_settings.ESI_API_URL} spec={self.spec.version}>"
+        return f"<EsiClient {esi_settings.ESI_API_URL} date={self.compatibility_date} view={self.spec.date}>"
 
     @property
     def spec(self) -> SpecIndex:
-        """The spec index (``ESI_SPEC_FILE`` or the bundled document)."""
-        if self._spec is not None:
-            return self._spec
+        """The view this client resolves operations against."""
         return self._settings()[0]
+
+    @property
+    def compatibility_date(self) -> str:
+        """The ``X-Compatibility-Date`` every request of this client carries."""
+        return self._settings()[3]
 
     def refresh(self) -> None:
         """Re-read every ``ESI_*`` setting on the next call (after changing one by assignment;
@@ -93,16 +106,25 @@ class EsiClient:
         self._cached = None
         self.transport.refresh()
 
-    def _settings(self) -> tuple[SpecIndex, bool, str]:
-        """Spec, ``ESI_CACHE_RESPONSE`` and the API base URL, re-read only after an ``ESI_*``
-        setting changed (``setting_changed``) or a fork: not on every call."""
+    def _settings(self) -> tuple[SpecIndex, bool, str, str]:
+        """View, ``ESI_CACHE_RESPONSE``, the API base URL and the date, re-read only after an
+        ``ESI_*`` setting changed (``setting_changed``) or a fork: not on every call."""
         gen = settings_generation()
         cached = self._cached
         if cached is None or cached[0] != gen:
             base_url = esi_settings.ESI_API_URL.rstrip("/")
-            cached = (gen, self._spec or get_spec(), bool(esi_settings.ESI_CACHE_RESPONSE), base_url)
+            date = self._date or default_date()
+            if self._spec is not None:
+                spec = self._spec
+            elif self._spec_file:
+                spec = spec_from_file(self._spec_file)
+            elif self._date:
+                spec = get_view(self._date)
+            else:
+                spec = get_spec()
+            cached = (gen, spec, bool(esi_settings.ESI_CACHE_RESPONSE), base_url, date)
             self._cached = cached
-        return cached[1], cached[2], cached[3]
+        return cached[1], cached[2], cached[3], cached[4]
 
     @property
     def limits(self) -> _limits.Limiter:
@@ -150,7 +172,7 @@ class EsiClient:
         if memo_key is not None:  # token=None got this far: a public operation
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()
-            key = cache_key(op.id, values, language or "en", self.transport.compatibility_date(), None)
+            key = cache_key(op.id, values, language or "en", self.compatibility_date, None)
             self._memo[memo_key] = (settings_generation(), op, values, key)
             return self.fetch(op, values, _PUBLIC, language, force_refresh, key=key)
         return self.fetch(op, values, ctx, language, force_refresh)
@@ -178,7 +200,7 @@ class EsiClient:
         key: str | None = None,
     ) -> EsiResponse:
         """One request of an already validated call: cache, limits, retries, store."""
-        _spec, cache_enabled, base_url = self._settings()
+        _spec, cache_enabled, base_url, date = self._settings()
         cacheable = op.method == "get" and (not op.scopes or ctx.cacheable) and cache_enabled
         entry: CacheEntry | None = None
         if not cacheable:
@@ -188,7 +210,7 @@ class EsiClient:
                 op.id,
                 values,
                 language or "en",
-                self.transport.compatibility_date(),
+                date,
                 ctx.character_id if op.scopes else None,
             )
             entry = self.cache.get(key)
@@ -200,7 +222,7 @@ class EsiClient:
         path = self._path(op, values)
         url = base_url + path
         query = {k: v for k, v in values.items() if k != "body" and op.parameters[k].location == "query"}
-        headers: dict[str, str] = {}  # the client sends User-Agent and X-Compatibility-Date itself
+        headers = {"X-Compatibility-Date": date}  # the pool sends User-Agent and Accept itself
         if language:
             headers["Accept-Language"] = language
         if entry is not None and entry.etag:
@@ -317,25 +339,39 @@ class EsiClient:
 
 
 _lock = threading.Lock()
-_client: EsiClient | None = None
+_clients: dict[tuple[str | None, str | None], EsiClient] = {}
+_transport: Transport | None = None
 
 
-def get_client() -> EsiClient:
-    """The process-wide client (its httpx pool is rebuilt by itself after fork)."""
-    global _client
-    client = _client
+def get_client(compatibility_date: str | dt.date | None = None, *, spec_file: str | None = None) -> EsiClient:
+    """The process's client for ``compatibility_date`` (``'YYYY-MM-DD'`` or a date), one per
+    (date, ``spec_file``); without a date, the default client, which follows
+    ``ESI_COMPATIBILITY_DATE``/``ESI_SPEC_FILE``. All share one httpx pool (rebuilt after fork).
+
+    A malformed date, one before 2020-01-01 or one in the future raises InvalidParameter naming
+    the valid dates.
+    """
+    global _transport
+    date = None if compatibility_date is None else check_date(compatibility_date)
+    key = (date, str(spec_file) if spec_file else None)
+    client = _clients.get(key)
     if client is None:
         with _lock:
-            if _client is None:
-                _client = EsiClient()
-            client = _client
+            client = _clients.get(key)
+            if client is None:
+                if _transport is None:
+                    _transport = Transport()
+                client = _clients[key] = EsiClient(compatibility_date=date, spec_file=key[1], transport=_transport)
     return client
 
 
 def reset_client() -> None:
-    """Close and forget the shared client (tests; after changing ESI_SPEC_FILE)."""
-    global _client
+    """Close and forget the shared clients (tests; after changing ESI_SPEC_FILE)."""
+    global _transport
     with _lock:
-        if _client is not None:
-            _client.transport.close()
-        _client = None
+        if _transport is not None:
+            _transport.close()
+        for client in _clients.values():
+            client.transport.close()
+        _clients.clear()
+        _transport = None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,11 +21,25 @@ from typing import Any
 from esi.app_settings import esi_settings
 from esi.client._limits import RateLimitGroup
 from esi.client._limits_rules import window_seconds
-from esi.exceptions import EsiSpecError, UnknownOperation
+from esi.exceptions import EsiSpecError, OperationNotInView, UnknownOperation
 
-__all__ = ["BUNDLED_SPEC", "Operation", "Parameter", "RequestBody", "SpecIndex", "get_spec", "snake_case"]
+__all__ = [
+    "BUNDLED_SPEC",
+    "Location",
+    "Operation",
+    "Parameter",
+    "RequestBody",
+    "SpecIndex",
+    "get_spec",
+    "snake_case",
+]
+
+logger = logging.getLogger("esi.client")
 
 BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "data" / "openapi-2026-08-04.json"
+
+#: Where an operation lives: (path, method).
+Location = tuple[str, str]
 
 #: Header parameters the client sets itself; never accepted from callers.
 CLIENT_HEADERS = frozenset({"AcceptLanguage", "IfNoneMatch", "CompatibilityDate", "Tenant", "IfModifiedSince"})
@@ -100,12 +115,19 @@ def _window_seconds(value: Any) -> float:
 
 
 class SpecIndex:
-    """operationId -> :class:`Operation`, built lazily from one parsed OpenAPI document."""
+    """operationId -> :class:`Operation`, built lazily from one parsed OpenAPI document (one view).
 
-    def __init__(self, document: Mapping[str, Any], source: str = "<memory>") -> None:
+    ``other_names`` (set by :mod:`esi.client._views`) gives the names of the other views, so
+    an operation named as in another view resolves to the same route in this one.
+    """
+
+    def __init__(self, document: Mapping[str, Any], source: str = "<memory>", *, date: str | None = None) -> None:
         if not isinstance(document, Mapping) or not isinstance(document.get("paths"), Mapping):
             raise EsiSpecError(f"{source} is not an OpenAPI document (no 'paths' object).")
         self.source = source
+        self.other_names: Callable[[], Mapping[str, Mapping[str, Location]]] | None = None
+        self._foreign: dict[str, str | None] = {}
+        self._absent: dict[str, list[str]] = {}
         self._doc = document
         self._components: Mapping[str, Any] = document.get("components") or {}
         self._locations: dict[str, tuple[str, str]] = {}
@@ -118,6 +140,7 @@ class SpecIndex:
         self._aliases: dict[str, str] | None = None
         self._tags: dict[str, list[str]] | None = None
         self._lock = threading.Lock()
+        self.date = date or self.version
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -148,13 +171,50 @@ class SpecIndex:
     def __len__(self) -> int:
         return len(self._locations)
 
+    @property
+    def locations(self) -> Mapping[str, Location]:
+        """operationId -> (path, method) of every operation of this view."""
+        return self._locations
+
     def resolve(self, name: str) -> str | None:
-        """The operationId for ``name`` (an operationId or its snake_case alias), or None."""
+        """The operationId for ``name`` (an operationId or its snake_case alias, of this view or
+        of another view whose route this view has), or None."""
         if name in self._locations:
             return name
         if self._aliases is None:
             self._aliases = {snake_case(op_id): op_id for op_id in self._locations}
-        return self._aliases.get(name)
+        found = self._aliases.get(name)
+        if found is None and self.other_names is not None:
+            found = self._foreign.get(name) if name in self._foreign else self._resolve_foreign(name)
+        return found
+
+    def _resolve_foreign(self, name: str) -> str | None:
+        """``name`` as another view calls it -> this view's operationId for the same route."""
+        by_route = {loc: op_id for op_id, loc in self._locations.items()}
+        found: str | None = None
+        dates: list[str] = []
+        assert self.other_names is not None
+        for date, names in sorted(self.other_names().items()):
+            loc = names.get(name)
+            if loc is None:
+                loc = next((lc for op_id, lc in names.items() if snake_case(op_id) == name), None)
+            if loc is None:
+                continue
+            dates.append(date)
+            if found is None and loc in by_route:
+                found = by_route[loc]
+                logger.info(
+                    "%s is named %s in the ESI view of %s (%s %s); calling it by that name.",
+                    name,
+                    found,
+                    self.date,
+                    loc[1].upper(),
+                    loc[0],
+                )
+        self._foreign[name] = found
+        if found is None and dates:
+            self._absent[name] = dates
+        return found
 
     def suggestions(self, name: str, n: int = 3) -> list[str]:
         """The operationIds closest to ``name``, for error messages."""
@@ -168,6 +228,13 @@ class SpecIndex:
                 out.append(by_lower[m])
         return out[:n]
 
+    def unknown(self, name: str, shown: str | None = None) -> UnknownOperation:
+        """The error for a name :meth:`resolve` does not know: OperationNotInView when another
+        view has its route (naming those dates), else UnknownOperation; both name the closest."""
+        if self.resolve(name) is None and name in self._absent:
+            return OperationNotInView(shown or name, self.date, self._absent[name], self.suggestions(name))
+        return UnknownOperation(shown or name, self.suggestions(name))
+
     def get(self, name: str) -> Operation:
         """The :class:`Operation` for an operationId or snake_case alias; UnknownOperation otherwise."""
         op = self._built.get(name)
@@ -175,7 +242,7 @@ class SpecIndex:
             return op
         op_id = self.resolve(name)
         if op_id is None:
-            raise UnknownOperation(name, self.suggestions(name))
+            raise self.unknown(name)
         op = self._built.get(op_id)
         if op is None:
             with self._lock:
@@ -292,24 +359,32 @@ class SpecIndex:
         )
 
 
-_spec_lock = threading.Lock()
-_specs: dict[str, SpecIndex] = {}
+def get_spec(compatibility_date: str | None = None) -> SpecIndex:
+    """The view of ``compatibility_date``; without one, the default client's: ``ESI_SPEC_FILE``
+    when set, else the view of ``ESI_COMPATIBILITY_DATE``. Each is loaded once per process."""
+    from esi.client._dates import check_date
+    from esi.client._views import get_view, spec_from_file
+
+    if compatibility_date is None:
+        if esi_settings.ESI_SPEC_FILE:
+            return spec_from_file(esi_settings.ESI_SPEC_FILE)
+        return get_view(default_date())
+    return get_view(check_date(compatibility_date))
 
 
-def get_spec() -> SpecIndex:
-    """The process-wide index of ``ESI_SPEC_FILE`` (or the bundled document), loaded once."""
-    path = str(esi_settings.ESI_SPEC_FILE or BUNDLED_SPEC)
-    spec = _specs.get(path)
-    if spec is None:
-        with _spec_lock:
-            spec = _specs.get(path)
-            if spec is None:
-                spec = SpecIndex.from_file(path)
-                _specs[path] = spec
-    return spec
+def default_date() -> str:
+    """``ESI_COMPATIBILITY_DATE`` as ``YYYY-MM-DD``; EsiConfigurationError when it is not a valid date."""
+    from esi.client._dates import check_date
+    from esi.exceptions import EsiConfigurationError, InvalidParameter
+
+    try:
+        return check_date(esi_settings.ESI_COMPATIBILITY_DATE, name="ESI_COMPATIBILITY_DATE")
+    except InvalidParameter as exc:
+        raise EsiConfigurationError(f"{exc} Fix the setting, or leave it unset for the bundled date.") from None
 
 
 def clear_spec_cache() -> None:
-    """Forget loaded documents (after ``esi_update_spec`` wrote a new one)."""
-    with _spec_lock:
-        _specs.clear()
+    """Forget loaded documents and views (after ``esi_update_spec`` wrote a new one)."""
+    from esi.client._views import clear_views
+
+    clear_views()

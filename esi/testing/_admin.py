@@ -43,7 +43,7 @@ def _configure_route(sim: Simulator, args: dict[str, Any]) -> dict[str, Any]:
     known = {"*"} | set(sim.views.view(sim.views.newest).router.routes)
     for date in sim.views.breakpoints:
         known |= set(sim.views.view(date).router.routes)
-    known |= {"SsoMetadata", "SsoAuthorize", "SsoToken", "SsoRevoke", "SsoJwks"}
+    known |= {"SsoMetadata", "SsoAuthorize", "SsoToken", "SsoRevoke", "SsoJwks", "GetMetaOpenapi"}
     if route not in known:
         raise ValueError(f"Unknown route {route!r}: use an operationId (e.g. 'GetStatus') or '*'.")
     sim.configs.configure(route, options)

@@ -87,7 +87,13 @@ async def handle_esi(
         return _error(400, problem)
     view = sim.views.view(date)
     if path == "/meta/openapi.json":
-        return Answer(200, [_JSON, (b"x-compatibility-date", view.date.encode())], view.document, "GetMetaOpenapi")
+        refused = sim.configs.get("GetMetaOpenapi", inherit=False).status  # configure_route(..., status=503)
+        if refused is not None and refused >= 400:
+            answer = _error(refused)
+        else:
+            answer = Answer(200, [_JSON, (b"x-compatibility-date", view.date.encode())], view.document)
+        answer.operation = "GetMetaOpenapi"
+        return answer
     route, values, other = view.router.match("GET" if method == "HEAD" else method, path)
     if route is None:
         if other:

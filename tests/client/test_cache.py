@@ -137,7 +137,7 @@ def test_compatibility_date_is_part_of_the_key_and_settings_changes_apply(client
         assert client.call("GetStatus").from_cache
     assert client.call("GetStatus").from_cache  # back to the first date: its entry is still there
     assert esi_sim.request_log("GetStatus")[-1]["headers"]["x-compatibility-date"] == "2025-01-01"
-    assert esi_sim.stats()["total"] == 2
+    assert len(esi_sim.request_log("GetStatus")) == 2  # (and the view of 2025-01-01 was fetched once)
 
 
 def test_a_redis_outage_degrades_to_no_cache(esi_sim: Any, esi_logs: Any) -> None:

@@ -1,0 +1,242 @@
+"""Where the view of a compatibility date comes from, loaded once per process.
+
+A *view* is the OpenAPI document ESI serves for one ``X-Compatibility-Date``. For a date, in
+order: this process's copy; the shared store (``ESI_SPEC_CACHE_DIR`` when set, else Redis), so
+every worker parses what one of them fetched; the bundled document of exactly that date; the
+document ESI serves (``{ESI_API_URL}meta/openapi.json`` with the date), written to the shared
+store. When ESI cannot be asked (offline, refused, not a usable document), the newest bundled
+view not after the date is used, with one warning naming both dates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import zlib
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import redis as redis_lib
+
+from esi.app_settings import esi_settings
+from esi.client._dates import OLDEST_DATE
+from esi.client._spec import Location, SpecIndex
+from esi.exceptions import EsiError, EsiSpecError
+
+__all__ = [
+    "DATA_DIR",
+    "bundled_dates",
+    "cached_dates",
+    "clear_views",
+    "fetch_document",
+    "get_view",
+    "spec_from_file",
+    "store_view",
+]
+
+logger = logging.getLogger("esi.client")
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+_REDIS_KEY = "esi:spec:v1:{date}"
+_REDIS_DATES = "esi:spec:v1:dates"
+
+_lock = threading.Lock()
+_views: dict[tuple[str, str], SpecIndex] = {}  # (ESI_API_URL, date) -> view
+_files: dict[str, SpecIndex] = {}  # path -> index (bundled and ESI_SPEC_FILE/spec_file documents)
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> dict[str, Path]:
+    return {p.stem.removeprefix("openapi-"): p for p in sorted(DATA_DIR.glob("openapi-*.json"))}
+
+
+def bundled_dates() -> tuple[str, ...]:
+    """Dates of the bundled views, oldest first (they work offline)."""
+    return tuple(_bundled())
+
+
+def _base_url() -> str:
+    return str(esi_settings.ESI_API_URL).rstrip("/")
+
+
+def spec_from_file(path: str | Path) -> SpecIndex:
+    """The index of one document file, parsed once per process."""
+    key = str(path)
+    spec = _files.get(key)
+    if spec is None:
+        with _lock:
+            spec = _files.get(key)
+            if spec is None:
+                spec = SpecIndex.from_file(key)
+                spec.other_names = _other_names
+                _files[key] = spec
+    return spec
+
+
+def get_view(date: str) -> SpecIndex:
+    """The view of a validated ``YYYY-MM-DD`` date (see the module docstring for where from)."""
+    key = (_base_url(), date)
+    spec = _views.get(key)
+    if spec is None:
+        with _lock:
+            spec = _views.get(key)
+            if spec is None:
+                spec = _load(date)
+                spec.other_names = _other_names
+                _views[key] = spec
+    return spec
+
+
+def clear_views() -> None:
+    """Forget every loaded view and document (after ``esi_update_spec``; tests)."""
+    with _lock:
+        _views.clear()
+        _files.clear()
+        _names.clear()
+
+
+def _load(date: str) -> SpecIndex:
+    raw = _read_shared(date)
+    if raw is not None:
+        try:
+            return SpecIndex(json.loads(raw), f"the stored ESI view of {date}", date=date)
+        except (ValueError, EsiSpecError) as exc:
+            logger.warning("The stored ESI view of %s is unreadable (%s); asking ESI again.", date, exc)
+    bundled = _bundled()
+    if date in bundled:
+        return _bundled_index(date)
+    try:
+        content = fetch_document(date)
+    except EsiSpecError as exc:
+        older = [d for d in bundled if d <= date] or [OLDEST_DATE]
+        logger.warning(
+            "ESI's view of %s could not be fetched (%s); using the bundled view of %s instead. "
+            "Run `manage.py esi_update_spec --date %s` once ESI answers.",
+            date,
+            exc,
+            older[-1],
+            date,
+        )
+        return _bundled_index(older[-1])
+    store_view(date, content)
+    return SpecIndex(json.loads(content), f"ESI's view of {date}", date=date)
+
+
+def _bundled_index(date: str) -> SpecIndex:
+    spec = _files.get(str(_bundled()[date]))
+    if spec is None:
+        spec = SpecIndex.from_file(_bundled()[date])
+        _files[str(_bundled()[date])] = spec
+    return spec
+
+
+def fetch_document(date: str) -> bytes:
+    """The document ESI serves for ``date``, checked to be a usable OpenAPI document; EsiSpecError otherwise."""
+    from esi.client._transport import Transport
+
+    url = _base_url() + "/meta/openapi.json"
+    transport = Transport()
+    try:
+        response = transport.send("get", url, headers={"X-Compatibility-Date": date})
+    except EsiError as exc:
+        raise EsiSpecError(f"could not fetch {url}: {exc}") from exc
+    finally:
+        transport.close()
+    if response.status_code != 200:
+        raise EsiSpecError(f"{url} answered {response.status_code}: {response.text[:200]}")
+    try:
+        index = SpecIndex(json.loads(response.content), url)
+    except (ValueError, EsiSpecError) as exc:
+        raise EsiSpecError(f"{url} did not return a usable OpenAPI document: {exc}") from exc
+    if not len(index):
+        raise EsiSpecError(f"{url} returned an OpenAPI document without operations")
+    return response.content
+
+
+# --- the shared store -----------------------------------------------------------------------
+
+
+def _folder() -> Path | None:
+    folder = esi_settings.ESI_SPEC_CACHE_DIR
+    return Path(folder) if folder else None
+
+
+def _read_shared(date: str) -> bytes | None:
+    folder = _folder()
+    if folder is not None:
+        try:
+            return (folder / f"openapi-{date}.json").read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("Cannot read the stored ESI view of %s in ESI_SPEC_CACHE_DIR: %s", date, exc)
+            return None
+    try:
+        from esi.redis import get_redis
+
+        raw = get_redis().get(_REDIS_KEY.format(date=date))
+        return zlib.decompress(raw) if isinstance(raw, bytes) else None
+    except (redis_lib.RedisError, zlib.error) as exc:
+        logger.warning("Cannot read the stored ESI view of %s from Redis: %s", date, exc)
+        return None
+
+
+def store_view(date: str, content: bytes) -> str:
+    """Write a fetched document to the shared store; returns where (for messages)."""
+    folder = _folder()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"openapi-{date}.json"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        os.replace(tmp, target)  # readers see the old or the new document, never half
+        return str(target)
+    try:
+        from esi.redis import get_redis
+
+        pipe = get_redis().pipeline()
+        pipe.set(_REDIS_KEY.format(date=date), zlib.compress(content, 6))
+        pipe.sadd(_REDIS_DATES, date)
+        pipe.execute()
+    except redis_lib.RedisError as exc:
+        logger.warning("Cannot store ESI's view of %s in Redis (%s); each process will fetch it.", date, exc)
+        return "nowhere (Redis did not answer)"
+    return f"Redis ({_REDIS_KEY.format(date=date)})"
+
+
+def cached_dates() -> list[str]:
+    """Dates with a view in the shared store, oldest first."""
+    folder = _folder()
+    if folder is not None:
+        return sorted(p.stem.removeprefix("openapi-") for p in folder.glob("openapi-*.json"))
+    from esi.redis import get_redis
+
+    members: Any = get_redis().smembers(_REDIS_DATES)
+    return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+
+
+# --- names across views ---------------------------------------------------------------------
+
+_names: dict[str, Mapping[str, Location]] = {}
+
+
+def _other_names() -> dict[str, Mapping[str, Location]]:
+    """operationId -> route for every bundled view and every view loaded in this process."""
+    for date, path in _bundled().items():
+        if date not in _names:
+            index = _files.get(str(path))
+            if index is not None:
+                _names[date] = index.locations
+            else:  # only the names are kept: the document itself is dropped again
+                with open(path, "rb") as fh:
+                    _names[date] = SpecIndex(json.load(fh), str(path)).locations
+    out = dict(_names)
+    for (_url, date), view in list(_views.items()):
+        out.setdefault(date, view.locations)
+    return out
