@@ -6,16 +6,22 @@ Values are read from ``django.conf.settings`` at access time, never cached at im
     from esi.app_settings import esi_settings
     esi_settings.ESI_REQUESTS_READ_TIMEOUT   # -> 10 unless the project overrides it
 
-The settings reference in the docs is checked against :data:`SETTINGS` by a test.
+A number may also be given as a string (``"5"``, as read from an environment variable); a value
+of the wrong kind raises :class:`~esi.exceptions.EsiConfigurationError` naming the setting, the
+value and the accepted form, when the app loads (every process: web, workers, beat) and when it
+is read. The settings reference in the docs is checked against :data:`SETTINGS` by a test.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings as django_settings
+
+from esi.exceptions import EsiConfigurationError
 
 __all__ = ["SETTINGS", "Setting", "esi_settings"]
 
@@ -32,6 +38,56 @@ class Setting:
     doc: str
     group: str = "optional"  # "required", "optional" (operations guide) or "extra"
     nullable: bool = False
+
+    @property
+    def accepted(self) -> str:
+        """The accepted form in words, for error messages: ``a whole number (e.g. 5 or "5")``."""
+        numeric = int in self.types or float in self.types
+        if bool in self.types:
+            form = "True or False"
+        elif numeric and float in self.types:
+            form = 'a number (e.g. 5, 2.5 or "5")'
+        elif numeric:
+            form = 'a whole number (e.g. 5 or "5")'
+        elif dt.date in self.types:
+            form = "a date (YYYY-MM-DD, or a datetime.date)"
+        else:
+            form = "a string"
+        return f"{form} or None" if self.nullable else form
+
+    def clean(self, value: Any) -> Any:
+        """``value`` as the setting's type (numeric strings become numbers), or
+        :class:`EsiConfigurationError` naming the setting, the value and the accepted form."""
+        converted, problem = self.value_problem(value)
+        if problem:
+            raise EsiConfigurationError(" ".join(problem))
+        return converted
+
+    def value_problem(self, value: Any) -> tuple[Any, tuple[str, str] | None]:
+        """``(cleaned value, None)``, or ``(value, (message, hint))`` when it is of no accepted kind."""
+        if value is None and self.nullable:
+            return None, None
+        if isinstance(value, str) and bool not in self.types and (int in self.types or float in self.types):
+            number = _number(value.strip(), float in self.types)
+            value = value if number is None else number
+        # bool is an int subclass: refuse True where a number is wanted, and 1 where a bool is.
+        if (isinstance(value, bool) and bool not in self.types) or not isinstance(value, self.types):
+            return value, (
+                f"{self.name} is {value!r} ({type(value).__name__}); it must be {self.accepted}.",
+                f"Set {self.name} to {self.accepted}; the default is {self.default!r}.",
+            )
+        return value, None
+
+
+def _number(text: str, real: bool) -> int | float | None:
+    """``"5"`` -> 5, ``"2.5"`` -> 2.5 (only when ``real``); ``None`` when ``text`` is no such number."""
+    for kind in (int, float) if real else (int,):
+        try:
+            number = kind(text)
+        except ValueError:
+            continue
+        return number if math.isfinite(number) else None
+    return None
 
 
 _BUNDLED_COMPATIBILITY_DATE = "2026-08-04"
@@ -175,10 +231,17 @@ class EsiSettings:
             setting = _BY_NAME[name]
         except KeyError:
             raise AttributeError(f"{name!r} is not an ESI setting; see esi.app_settings.SETTINGS") from None
-        return getattr(django_settings, name, setting.default)
+        return setting.clean(getattr(django_settings, name, setting.default))
 
     def __dir__(self) -> list[str]:
         return sorted(_BY_NAME)
+
+    @staticmethod
+    def valid_or_none(name: str) -> Any:
+        """The cleaned value of ``name``, or ``None`` when it is wrong (for checks, which report it)."""
+        setting = _BY_NAME[name]
+        value, problem = setting.value_problem(getattr(django_settings, name, setting.default))
+        return None if problem else value
 
     @staticmethod
     def is_set(name: str) -> bool:

@@ -8,4 +8,7 @@ class EsiConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from esi import checks  # noqa: F401  (registers the system checks)
+        from esi import checks  # registers the system checks
+
+        # Workers and WSGI servers never run system checks: refuse wrong values at start-up.
+        checks.validate_settings()

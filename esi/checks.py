@@ -1,7 +1,8 @@
 """Django system checks for the ``ESI_*`` settings (``python manage.py check``).
 
 Ids: ``esi.E001``.. for errors, ``esi.W001``.. for warnings. Each message names the setting,
-and its hint says how to fix it.
+and its hint says how to fix it. Workers and WSGI servers never run checks, so
+:func:`validate_settings` raises the value errors (types, ranges, URLs) when the app loads.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from esi.app_settings import SETTINGS, esi_settings
+from esi.exceptions import EsiConfigurationError
 
 REQUIRED_SSO_SETTINGS = ("ESI_SSO_CLIENT_ID", "ESI_SSO_CLIENT_SECRET", "ESI_SSO_CALLBACK_URL")
 TIMEOUT_SETTINGS = (
@@ -42,6 +44,18 @@ POSITIVE_SETTINGS = (
 MAX_READ_TIMEOUT = 10
 
 
+def validate_settings() -> None:
+    """Raise :class:`EsiConfigurationError` listing every wrong ``ESI_*`` value (from ``ready()``).
+
+    Messages silenced in ``SILENCED_SYSTEM_CHECKS`` are left out, as ``manage.py check`` does.
+    """
+    silenced = set(getattr(settings, "SILENCED_SYSTEM_CHECKS", ()))
+    errors = [m for m in check_setting_values() if m.is_serious() and m.id not in silenced]
+    if errors:
+        lines = "\n".join(f"  {m.id}: {m.msg} {m.hint or ''}".rstrip() for m in errors)
+        raise EsiConfigurationError(f"django-esi settings are wrong (fix them and restart):\n{lines}")
+
+
 @register("esi")
 def check_sso_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Missing SSO client settings: an error, or only a warning while ``DEBUG`` is on."""
@@ -67,20 +81,11 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     """Types, ranges and URLs of every ``ESI_*`` setting the project sets."""
     messages: list[CheckMessage] = []
     for setting in SETTINGS:
-        value = getattr(esi_settings, setting.name)
-        if value is None and setting.nullable:
+        value, problem = setting.value_problem(getattr(settings, setting.name, setting.default))
+        if problem:
+            messages.append(Error(problem[0], hint=problem[1], id="esi.E010"))
             continue
-        # bool is an int subclass: refuse True where a number is wanted, and 1 where a bool is.
-        wrong_bool = isinstance(value, bool) and bool not in setting.types
-        if wrong_bool or not isinstance(value, setting.types):
-            wanted = " or ".join(t.__name__ for t in setting.types)
-            messages.append(
-                Error(
-                    f"{setting.name} must be {wanted}, not {type(value).__name__} ({value!r}).",
-                    hint=f"Set {setting.name} to a {wanted}; the default is {setting.default!r}.",
-                    id="esi.E010",
-                )
-            )
+        if value is None:
             continue
         number = cast(float, value)  # the range checks below only name numeric settings
         if setting.name in NON_NEGATIVE_SETTINGS and number < 0:
@@ -106,7 +111,7 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
 
 
 def _check_read_timeout() -> list[CheckMessage]:
-    value = esi_settings.ESI_REQUESTS_READ_TIMEOUT
+    value = esi_settings.valid_or_none("ESI_REQUESTS_READ_TIMEOUT")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > MAX_READ_TIMEOUT:
         return [
             Error(
@@ -125,7 +130,7 @@ def _check_urls() -> list[CheckMessage]:
         ("ESI_SSO_BASE_URL", ("http", "https")),
         ("ESI_REDIS_URL", ("redis", "rediss", "unix")),
     ):
-        value = getattr(esi_settings, name)
+        value = esi_settings.valid_or_none(name)
         if not isinstance(value, str):
             continue  # reported as a type error already
         parts = urlsplit(value)
@@ -151,7 +156,7 @@ def _check_urls() -> list[CheckMessage]:
 
 def _check_misc() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
-    if not esi_settings.ESI_USER_CONTACT_EMAIL:
+    if not esi_settings.valid_or_none("ESI_USER_CONTACT_EMAIL"):
         messages.append(
             Warning(
                 "ESI_USER_CONTACT_EMAIL is not set; ESI asks every application to name a contact in its User-Agent.",
@@ -159,7 +164,7 @@ def _check_misc() -> list[CheckMessage]:
                 id="esi.W010",
             )
         )
-    date = esi_settings.ESI_COMPATIBILITY_DATE
+    date = esi_settings.valid_or_none("ESI_COMPATIBILITY_DATE")
     if isinstance(date, str):
         try:
             dt.date.fromisoformat(date)
@@ -171,7 +176,7 @@ def _check_misc() -> list[CheckMessage]:
                     id="esi.E016",
                 )
             )
-    downtime = esi_settings.ESI_DOWNTIME_START
+    downtime = esi_settings.valid_or_none("ESI_DOWNTIME_START")
     if isinstance(downtime, str) and downtime:
         try:
             dt.time.fromisoformat(downtime)

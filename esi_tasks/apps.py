@@ -10,7 +10,7 @@ class EsiTasksConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete
 
-        from esi_tasks import scheduling
+        from esi_tasks import checks, scheduling  # noqa: F401  (checks registers the system checks)
         from esi_tasks.models import EndpointSchedule
 
         post_delete.connect(

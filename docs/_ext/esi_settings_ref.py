@@ -66,7 +66,10 @@ def render() -> str:
         "",
         "Every `ESI_*` setting django-esi reads, with its default. Set them in your Django settings "
         "module. They are read when used, so `override_settings` in tests and changed settings take "
-        "effect at once; `python manage.py check` validates their types and ranges.",
+        'effect at once. A number may be given as a string (`"5"`, as read from an environment '
+        "variable). Values are validated when the app loads, in every process (web, workers, beat): "
+        "a wrong type, range, URL or format stops it with `ImproperlyConfigured` naming the setting, "
+        "the value and the accepted form; `python manage.py check` reports the same problems.",
         "",
         "```python",
         "from esi.app_settings import esi_settings",

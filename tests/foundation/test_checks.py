@@ -34,7 +34,7 @@ def test_missing_sso_settings_are_warnings_under_debug() -> None:
     assert isinstance(message, Warning) and "ESI_SSO_CLIENT_SECRET" in message.msg
 
 
-@override_settings(ESI_REQUESTS_READ_TIMEOUT="10")
+@override_settings(ESI_REQUESTS_READ_TIMEOUT="10s")
 def test_wrong_type_names_setting_and_type() -> None:
     (message,) = check_setting_values()
     assert message.id == "esi.E010"
