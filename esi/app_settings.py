@@ -220,6 +220,43 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+# --- Caps on what ESI sends (docs/security.md) --------------------------------------------
+_CAPS: tuple[Setting, ...] = (
+    Setting(
+        "ESI_MAX_RESPONSE_BYTES",
+        32 * 1024 * 1024,
+        (int,),
+        "Largest response body accepted from ESI, in bytes after decompression; a larger one raises "
+        "EsiResponseTooLarge.",
+        "extra",
+    ),
+    Setting(
+        "ESI_REQUEST_DEADLINE",
+        30,
+        (int, float),
+        "Longest time in seconds one request to ESI may take in total, body included (the timeouts "
+        "above are per read); a slower answer raises EsiTimeout.",
+        "extra",
+    ),
+    Setting(
+        "ESI_MAX_PAGES",
+        1000,
+        (int,),
+        "Most pages fetched for one call: more X-Pages raises EsiResponseTooLarge; cursor and from_id "
+        "walks stop there.",
+        "extra",
+    ),
+    Setting(
+        "ESI_MAX_CACHE_SECONDS",
+        30 * 24 * 3600,
+        (int,),
+        "Longest time in seconds a response is cached as fresh, whatever its Expires says (the "
+        "longest cache age in ESI's spec is 30 days).",
+        "extra",
+    ),
+)
+SETTINGS = SETTINGS + _CAPS
+
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 

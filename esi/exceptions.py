@@ -21,8 +21,9 @@ what to do about it, and never contain a token, a code or the client secret::
     │   │   └── EsiNotFound         404
     │   └── EsiServerError          5xx that outlasted the retries
     ├── EsiTransportError           no usable answer from ESI (the httpx error is chained)
-    │   ├── EsiTimeout
-    │   └── EsiConnectionError
+    │   ├── EsiTimeout              no answer in time (a read, or ESI_REQUEST_DEADLINE in total)
+    │   ├── EsiConnectionError
+    │   └── EsiResponseTooLarge     the answer passed a cap (ESI_MAX_RESPONSE_BYTES, ESI_MAX_PAGES)
     ├── EsiSpecError                the OpenAPI document could not be read or fetched
     ├── RedisUnavailable            the Redis behind cache, limits and locks did not answer
     ├── TokenError                  a stored token cannot be used
@@ -55,6 +56,7 @@ __all__ = [
     "EsiRateLimited",
     "EsiRequestError",
     "EsiResponseError",
+    "EsiResponseTooLarge",
     "EsiServerError",
     "EsiSpecError",
     "EsiTimeout",
@@ -266,6 +268,11 @@ class EsiTimeout(EsiTransportError):
 
 class EsiConnectionError(EsiTransportError):
     pass
+
+
+class EsiResponseTooLarge(EsiTransportError):
+    """ESI's answer went past a cap: a body larger than ``ESI_MAX_RESPONSE_BYTES`` (decompressed)
+    or more pages than ``ESI_MAX_PAGES``. Nothing of it is used; raise the setting if it is real."""
 
 
 class EsiSpecError(EsiError):

@@ -4,8 +4,9 @@ Key: ``esi:cache:v2:<operationId>:<character or ->:<digest>`` where the digest c
 normalised parameters, the language and the compatibility date. Value: a fixed binary header
 (fresh-until, Expires, Last-Modified, X-Pages), the ETag, a few response headers as JSON
 (decoded only when read) and ESI's body bytes, zlib-compressed when large. The key lives
-until ``Expires`` plus :data:`STALE_KEEP` seconds when ESI sent an ETag, so a later request
-can revalidate with ``If-None-Match`` and get a cheap 304.
+until ``Expires`` (at most ``ESI_MAX_CACHE_SECONDS`` ahead) plus :data:`STALE_KEEP` seconds
+when ESI sent an ETag, so a later request can revalidate with ``If-None-Match`` and get a
+cheap 304.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import redis as redis_lib
 
+from esi.client._caps import cap, note_capped
 from esi.client._transport import settings_generation
 from esi.exceptions import EsiConfigurationError
 
@@ -172,6 +174,11 @@ class CacheEntry:
         server_now = http_date(headers.get("date")) or now
         if expires is not None:
             ttl = expires - server_now
+            longest = cap("ESI_MAX_CACHE_SECONDS")
+            if ttl > longest:  # Expires: 9999 must not cache for millennia (docs/security.md)
+                note_capped("ESI_MAX_CACHE_SECONDS", headers.get("expires"), "Expires")
+                ttl = longest
+                expires = server_now + longest
         else:
             ttl = float(default_age or 0) if headers.get("etag") is None else 0.0
         pages = headers.get("x-pages")

@@ -6,6 +6,9 @@
   crawl restarts (revalidating every page), at most :data:`MAX_RESTARTS` times.
 - cursor operations (``before``/``after``): walked until a page comes back empty.
 - ``from_id``/``last_mail_id`` operations: walked backwards from the newest record.
+
+At most ``ESI_MAX_PAGES`` pages per call: a larger ``X-Pages`` raises ``EsiResponseTooLarge``
+before page 2 is asked for; a walk stops after that many steps.
 """
 
 from __future__ import annotations
@@ -18,17 +21,17 @@ from dataclasses import replace
 from typing import Any
 
 from esi.app_settings import esi_settings
+from esi.client._caps import cap, note_capped
 from esi.client._operations import TokenContext
 from esi.client._response import EsiResponse
 from esi.client._spec import Operation
-from esi.exceptions import EsiNotFound, EsiTransportError
+from esi.exceptions import EsiNotFound, EsiResponseTooLarge, EsiTransportError
 
-__all__ = ["MAX_RESTARTS", "MAX_STEPS", "crawl_pages", "walk_cursor", "walk_from_id"]
+__all__ = ["MAX_RESTARTS", "crawl_pages", "walk_cursor", "walk_from_id"]
 
 logger = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
-MAX_STEPS = 1000  # cursor / from_id requests at most, against endless walks
 _ID_FIELDS = {"from_id": "transaction_id", "last_mail_id": "mail_id"}
 
 Fetch = Callable[[Operation, dict[str, Any], TokenContext, str | None, bool], EsiResponse]
@@ -76,6 +79,7 @@ def crawl_pages(
         total = first.pages or 1
         if total <= 1:
             return _join([first])
+        _check_pages(op, total)
 
         def page(n: int, refresh: bool = refresh, total: int = total, first: EsiResponse = first) -> EsiResponse:
             try:
@@ -105,6 +109,25 @@ def crawl_pages(
     )
 
 
+def _check_pages(op: Operation, total: int) -> None:
+    """Refuse a crawl of more than ``ESI_MAX_PAGES`` pages before any of them is requested."""
+    most = int(cap("ESI_MAX_PAGES"))
+    if total > most:
+        note_capped("ESI_MAX_PAGES", total, f"X-Pages for {op.id} of")
+        raise EsiResponseTooLarge(
+            f"{op.id}: ESI says there are {total} pages, more than ESI_MAX_PAGES ({most}); none but the first "
+            "was fetched. Raise the setting if that many pages are real."
+        )
+
+
+def _max_steps(op: Operation, steps: int) -> bool:
+    """Whether a cursor/from_id walk has made ``ESI_MAX_PAGES`` requests (logged once)."""
+    if steps < int(cap("ESI_MAX_PAGES")):
+        return False
+    note_capped("ESI_MAX_PAGES", steps, f"a walk of {op.id} still going after (steps)")
+    return True
+
+
 def _records_key(body: dict[str, Any]) -> str | None:
     for key, value in body.items():
         if key != "cursor" and isinstance(value, list):
@@ -129,7 +152,8 @@ def walk_cursor(
     cursor: dict[str, Any] = {}
     last: EsiResponse | None = None
     steps = 0
-    for steps in range(1, MAX_STEPS + 1):  # noqa: B007
+    while True:
+        steps += 1
         last = fetch(op, params, ctx, language, force)
         body = last.data if isinstance(last.data, dict) else {}
         key = key or _records_key(body)
@@ -143,7 +167,7 @@ def walk_cursor(
                 seen.add(marker)
                 records.append(rec)
         nxt = cursor.get(direction)
-        if not page or not nxt or nxt == params.get(direction):
+        if not page or not nxt or nxt == params.get(direction) or _max_steps(op, steps):
             break
         params = {k: v for k, v in values.items() if k not in ("before", "after")}
         params[direction] = nxt
@@ -166,7 +190,8 @@ def walk_from_id(
     seen: set[Any] = set()
     first: EsiResponse | None = None
     steps = 0
-    for steps in range(1, MAX_STEPS + 1):  # noqa: B007
+    while True:
+        steps += 1
         r = fetch(op, params, ctx, language, force)
         first = first or r
         page = [rec for rec in (r.data or []) if isinstance(rec, dict)]
@@ -182,7 +207,7 @@ def walk_from_id(
             seen.add(rec.get(id_field))
             records.append(rec)
         ids = [rec[id_field] for rec in new if isinstance(rec.get(id_field), int)]
-        if not ids:
+        if not ids or _max_steps(op, steps):
             break
         params = {**values, param: min(ids)}
     assert first is not None

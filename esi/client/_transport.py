@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,11 +18,13 @@ from django.test.signals import setting_changed
 
 import esi
 from esi.app_settings import esi_settings
+from esi.client._caps import cap, note_capped
 from esi.exceptions import (
     EsiConfigurationError,
     EsiConnectionError,
     EsiError,
     EsiResponseError,
+    EsiResponseTooLarge,
     EsiTimeout,
     EsiTransportError,
 )
@@ -59,6 +62,41 @@ def map_exception(exc: BaseException, *, method: str = "", url: str = "") -> Esi
         if isinstance(exc, cls):
             return target(f"{text}{where}: {type(exc).__name__}: {exc}")
     return EsiTransportError(f"the HTTP request to ESI failed{where}: {type(exc).__name__}: {exc}")
+
+
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _read_capped(response: httpx.Response, started: float, method: str, url: str) -> bytes:
+    """The decoded body of a streamed ``response``, within the size and time caps."""
+    limit = int(cap("ESI_MAX_RESPONSE_BYTES"))
+    deadline = started + cap("ESI_REQUEST_DEADLINE")
+    where = f"{method.upper()} {url}"
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit and "content-encoding" not in response.headers:
+        note_capped("ESI_MAX_RESPONSE_BYTES", declared, "a body of (bytes)")
+        raise EsiResponseTooLarge(
+            f"ESI's answer to {where} is {declared} bytes, more than ESI_MAX_RESPONSE_BYTES ({limit}); "
+            "nothing of it was read. Raise the setting if such answers are real."
+        )
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            note_capped("ESI_MAX_RESPONSE_BYTES", f">{limit}", "a body (decompressed) of (bytes)")
+            raise EsiResponseTooLarge(
+                f"ESI's answer to {where} is larger than ESI_MAX_RESPONSE_BYTES ({limit} bytes, decompressed); "
+                "reading stopped there. Raise the setting if such answers are real."
+            )
+        if time.monotonic() > deadline:
+            note_capped("ESI_REQUEST_DEADLINE", f"{size} bytes read", "a body still coming after")
+            raise EsiTimeout(
+                f"ESI's answer to {where} took longer than ESI_REQUEST_DEADLINE ({cap('ESI_REQUEST_DEADLINE'):g} s) "
+                f"in total ({size} bytes read); try again later."
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def compatibility_date() -> str:
@@ -204,17 +242,27 @@ class Transport:
         """One HTTP exchange; every httpx error is raised as its :mod:`esi.exceptions` class.
 
         ``headers`` are added to (or override) :meth:`base_headers`, which the client sends anyway.
+        The body is read in chunks, decompressed, and refused past ``ESI_MAX_RESPONSE_BYTES``
+        (:class:`~esi.exceptions.EsiResponseTooLarge`) or ``ESI_REQUEST_DEADLINE`` seconds in
+        total (:class:`~esi.exceptions.EsiTimeout`): httpx's timeouts are per read, so a body
+        that trickles in forever would pass them.
         """
+        client = self.client
         try:
-            return self.client.request(
-                method.upper(),
-                url,
-                headers=headers or None,
-                params=params or None,
-                json=json_body,
+            request = client.build_request(
+                method.upper(), url, headers=headers or None, params=params or None, json=json_body
             )
+            started = time.monotonic()
+            response = client.send(request, stream=True)
+            try:
+                body = _read_capped(response, started, method, url)
+            finally:
+                response.close()
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict, OSError) as exc:
             raise map_exception(exc, method=method, url=url) from exc
+        # The body is decoded already: the new response must not decode it again.
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
+        return httpx.Response(response.status_code, headers=kept, content=body, request=request)
 
     def close(self) -> None:
         with self._lock:
