@@ -18,6 +18,7 @@ here and looked up lazily by :mod:`esi.exceptions`::
     ESIErrorLimitException       EsiErrorLimited (``.reset``)
     ESIBucketLimitException      EsiRateLimited (``.bucket``, ``.reset``)
     TaskBucketLimitException     EsiRateLimited
+    HTTPError                    EsiResponseError (any error status; parent of the next two)
     HTTPClientError              EsiClientError (``.status_code``, ``.headers``, ``.data``)
     HTTPServerError              EsiServerError
     HTTPNotModified              never raised: a 304 returns the stored data
@@ -30,6 +31,7 @@ from esi.exceptions import (
     EsiError,
     EsiErrorLimited,
     EsiRateLimited,
+    EsiResponseError,
     EsiServerError,
     NotRefreshableError,
     SSOError,
@@ -43,6 +45,7 @@ __all__ = [
     "ESIBucketLimitException",
     "ESIErrorLimitException",
     "HTTPClientError",
+    "HTTPError",
     "HTTPNotModified",
     "HTTPServerError",
     "IncompleteResponseError",
@@ -67,6 +70,7 @@ SSOOAuthError = SSOError
 ESIErrorLimitException = EsiErrorLimited
 ESIBucketLimitException = EsiRateLimited
 TaskBucketLimitException = EsiRateLimited
+HTTPError = EsiResponseError
 HTTPClientError = EsiClientError
 HTTPServerError = EsiServerError
 
@@ -90,6 +94,7 @@ LEGACY_EXCEPTION_NAMES = frozenset(
         "ESIBucketLimitException",
         "ESIErrorLimitException",
         "HTTPClientError",
+        "HTTPError",
         "HTTPNotModified",
         "HTTPServerError",
         "TaskBucketLimitException",

@@ -157,6 +157,10 @@ class MissingScope(EsiRequestError):
 # --- limits: pause, do not fail -------------------------------------------------------------
 
 
+def _first_number(*values: float | None, default: float) -> float:
+    return next((float(v) for v in values if v is not None), default)
+
+
 class EsiLimited(EsiError):
     """ESI's budget is spent for now; the same call works after ``retry_after`` seconds."""
 
@@ -171,7 +175,18 @@ class EsiLimited(EsiError):
 
 
 class EsiRateLimited(EsiLimited):
-    def __init__(self, group: str, retry_after: float, message: str | None = None) -> None:
+    def __init__(
+        self,
+        group: str | None = None,
+        retry_after: float | None = None,
+        message: str | None = None,
+        *,
+        bucket: Any = None,
+        reset: float | None = None,
+    ) -> None:
+        # ``bucket``/``reset`` are django-esi 10's keyword names (ESIBucketLimitException).
+        group = group if group is not None else (str(bucket) if bucket is not None else "unknown")
+        retry_after = _first_number(retry_after, reset, default=60.0)
         self.group = group
         super().__init__(
             message or f"ESI rate-limit group {group!r} has no tokens left; retry in {retry_after:.1f} s.",
@@ -186,7 +201,11 @@ class EsiRateLimited(EsiLimited):
 
 
 class EsiErrorLimited(EsiLimited):
-    def __init__(self, retry_after: float, message: str | None = None) -> None:
+    def __init__(
+        self, retry_after: float | None = None, message: str | None = None, *, reset: float | None = None
+    ) -> None:
+        # ``reset`` is django-esi 10's keyword name (ESIErrorLimitException); ESI's window is 60 s.
+        retry_after = _first_number(retry_after, reset, default=60.0)
         super().__init__(
             message or f"ESI's error limit is nearly spent; nothing is sent for {retry_after:.1f} s.",
             retry_after=retry_after,
@@ -202,12 +221,22 @@ class EsiResponseError(EsiError):
 
     def __init__(
         self,
-        status: int,
+        status: int | None = None,
         body: Any = None,
         operation: str | None = None,
         headers: dict[str, str] | None = None,
         message: str | None = None,
+        *,
+        status_code: int | None = None,
+        data: Any = None,
     ) -> None:
+        # ``status_code``/``data`` are django-esi 10's keyword names (HTTPClientError, HTTPServerError).
+        if status is None:
+            if status_code is None:
+                raise TypeError(f"{type(self).__name__} needs the HTTP status: status= (django-esi 10: status_code=)")
+            status = int(status_code)
+        if body is None:
+            body = data
         self.status = status
         self.body = body
         self.operation = operation
