@@ -4,7 +4,9 @@ The n-th retry (n = 0, 1, 2, ...) waits ``ESI_SERVER_ERROR_WAIT_EXPONENT * 2**n`
 up to 10 % jitter, or the server's ``Retry-After`` when it sends one (but never more than
 :data:`MAX_RETRY_AFTER`: a longer pause is the caller's business, e.g. a re-queued task).
 At most ``ESI_SERVER_ERROR_MAX_RETRIES`` retries follow the first attempt. 4xx answers are
-never retried. Only idempotent requests are retried (see :func:`is_retry_safe`).
+never retried, and neither is a 500: ESI answers 500 when it fails on that request itself
+(django-esi 10 did not retry it either, and apps' code and tests count on one request). Only
+idempotent requests are retried (see :func:`is_retry_safe`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ __all__ = ["MAX_RETRY_AFTER", "RETRY_SAFE_POSTS", "RETRY_STATUSES", "RetryPolicy
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_RETRY_AFTER = 30.0
 
 #: POST operations that only look things up: sending them twice changes nothing.

@@ -1,4 +1,4 @@
-"""Backoff: 5xx, timeouts and dropped connections are retried with the documented waits; 4xx never."""
+"""Backoff: 502-504, timeouts and dropped connections are retried with the documented waits; 4xx and 500 never."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .conftest import RecordingLimiter
 FITTINGS = "esi-fittings.write_fittings.v1"
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [502, 503, 504])
 def test_server_errors_are_retried_then_raised(
     client: EsiClient, esi_sim: Any, sleeps: list[float], status: int
 ) -> None:
@@ -25,6 +25,14 @@ def test_server_errors_are_retried_then_raised(
     assert info.value.status == status
     assert esi_sim.stats()["by_route"]["GetStatus"] == {str(status): 4}  # 1 + ESI_SERVER_ERROR_MAX_RETRIES
     assert sleeps == [1.0, 2.0, 4.0]  # EXPONENT * 2**n
+
+
+def test_a_500_is_raised_at_once(client: EsiClient, esi_sim: Any, sleeps: list[float]) -> None:
+    esi_sim.configure_route("GetStatus", status=500)
+    with pytest.raises(EsiServerError) as info:
+        client.call("GetStatus")
+    assert info.value.status == 500 and sleeps == []
+    assert esi_sim.stats()["by_route"]["GetStatus"] == {"500": 1}  # as django-esi 10: one request
 
 
 @override_settings(ESI_SERVER_ERROR_MAX_RETRIES=2, ESI_SERVER_ERROR_WAIT_EXPONENT=0.5)
@@ -89,10 +97,10 @@ def test_dropped_connections_are_retried(client: EsiClient, esi_sim: Any, sleeps
 
 
 def test_lookup_posts_are_retried(client: EsiClient, esi_sim: Any, sleeps: list[float]) -> None:
-    esi_sim.configure_route("PostUniverseNames", status=500)
+    esi_sim.configure_route("PostUniverseNames", status=503)
     with pytest.raises(EsiServerError):
         client.call("PostUniverseNames", body=[90000001])
-    assert esi_sim.stats()["by_route"]["PostUniverseNames"] == {"500": 4}
+    assert esi_sim.stats()["by_route"]["PostUniverseNames"] == {"503": 4}
 
 
 def test_write_posts_are_not_retried(client: EsiClient, esi_sim: Any, sleeps: list[float], make_token: Any) -> None:
