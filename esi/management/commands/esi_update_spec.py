@@ -1,4 +1,4 @@
-"""Fetch ESI's OpenAPI document (as of ``ESI_COMPATIBILITY_DATE``) and store it for the client."""
+"""Fetch ESI's view of a compatibility date again and store it where every worker reads it."""
 
 from __future__ import annotations
 
@@ -11,54 +11,83 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from esi.app_settings import esi_settings
-from esi.client._spec import SpecIndex, clear_spec_cache
-from esi.client._transport import Transport, compatibility_date
+from esi.client._dates import check_date
+from esi.client._spec import SpecIndex, clear_spec_cache, default_date
+from esi.client._views import cached_dates, fetch_document, store_view
 from esi.exceptions import EsiError
 
 
 class Command(BaseCommand):
     help = (
-        "Download {ESI_API_URL}meta/openapi.json for ESI_COMPATIBILITY_DATE and write it to ESI_SPEC_FILE "
-        "(or the given path) after checking that it is a usable OpenAPI document."
+        "Fetch {ESI_API_URL}meta/openapi.json for a compatibility date and store it in the shared view store "
+        "(Redis, or ESI_SPEC_CACHE_DIR). --date D refreshes one date; without it, every stored date and "
+        "ESI_SPEC_FILE (when set). A path writes the document there instead."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", nargs="?", help="Where to write the document (default: ESI_SPEC_FILE).")
+        parser.add_argument("path", nargs="?", help="Write the document to this file instead of the view store.")
         parser.add_argument(
-            "--compatibility-date", dest="date", help="Ask for this date instead of ESI_COMPATIBILITY_DATE."
+            "--date",
+            "--compatibility-date",
+            dest="date",
+            help="The compatibility date (YYYY-MM-DD) whose view to fetch.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        target = options.get("path") or esi_settings.ESI_SPEC_FILE
-        if not target:
-            raise CommandError(
-                "Nowhere to write the spec: pass a path, or set ESI_SPEC_FILE to where the client should read it "
-                "(the bundled copy inside the package is never overwritten)."
-            )
-        date = options.get("date") or compatibility_date()
-        url = esi_settings.ESI_API_URL.rstrip("/") + "/meta/openapi.json"
-        transport = Transport()
-        headers = {**transport.base_headers(), "X-Compatibility-Date": date}
         try:
-            response = transport.send("get", url, headers=headers)
+            date = check_date(options["date"], name="--date") if options.get("date") else None
         except EsiError as exc:
-            raise CommandError(f"Could not fetch {url}: {exc}") from exc
-        finally:
-            transport.close()
-        if response.status_code != 200:
-            raise CommandError(f"{url} answered {response.status_code}: {response.text[:300]}")
+            raise CommandError(str(exc)) from exc
+        target = options.get("path")
+        if target:
+            self._write_file(date or self._default_date(), Path(target))
+        elif date:
+            self._store(date)
+        else:
+            dates = self._cached()
+            if not dates and not esi_settings.ESI_SPEC_FILE:
+                raise CommandError(
+                    "No view is stored yet and ESI_SPEC_FILE is not set: pass --date YYYY-MM-DD to fetch the view "
+                    "of a date, or a path to write the document to."
+                )
+            for stored in dates:
+                self._store(stored)
+            if esi_settings.ESI_SPEC_FILE:
+                self._write_file(self._default_date(), Path(esi_settings.ESI_SPEC_FILE))
+        clear_spec_cache()  # this process reads the new documents; other processes when they restart
+
+    @staticmethod
+    def _default_date() -> str:
         try:
-            document = json.loads(response.content)
-            index = SpecIndex(document, url)
-        except (ValueError, EsiError) as exc:
-            raise CommandError(f"{url} did not return a usable OpenAPI document: {exc}") from exc
-        if not len(index):
-            raise CommandError(f"{url} returned an OpenAPI document without operations.")
-        path = Path(target)
+            return default_date()
+        except EsiError as exc:
+            raise CommandError(str(exc)) from exc
+
+    @staticmethod
+    def _cached() -> list[str]:
+        try:
+            return cached_dates()
+        except Exception as exc:  # Redis down or the folder unreadable: say so, do not trace back
+            raise CommandError(f"Cannot list the stored views: {exc}") from exc
+
+    @staticmethod
+    def _fetch(date: str) -> tuple[bytes, SpecIndex]:
+        try:
+            content = fetch_document(date)
+        except EsiError as exc:
+            raise CommandError(f"Could not fetch ESI's view of {date}: {exc}") from exc
+        return content, SpecIndex(json.loads(content), f"ESI's view of {date}", date=date)
+
+    def _store(self, date: str) -> None:
+        content, index = self._fetch(date)
+        where = store_view(date, content)
+        self.stdout.write(f"Stored ESI's view of {date} ({len(index)} operations) in {where}.")
+
+    def _write_file(self, date: str, path: Path) -> None:
+        content, index = self._fetch(date)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
-            fh.write(response.content)
+            fh.write(content)
         os.replace(tmp, path)  # atomic: readers see the old or the new document, never half
-        clear_spec_cache()
-        self.stdout.write(f"Wrote ESI spec {index.version or date} ({len(index)} operations) to {path}.")
+        self.stdout.write(f"Wrote ESI's view of {date} ({len(index)} operations) to {path}.")
