@@ -10,12 +10,13 @@ from typing import Any
 PREFIX = "esi_tasks"
 
 
-def canonical_operation(operation: str) -> str:
-    """The operationId for ``operation`` (snake_case aliases resolved); the name itself if unknown."""
+def canonical_operation(operation: str, compatibility_date: str | None = None) -> str:
+    """The operationId for ``operation`` in the view of ``compatibility_date`` (snake_case and other
+    views' names resolved); the name itself if unknown."""
     try:
         from esi.client import get_client
 
-        return get_client().spec.get(operation).id
+        return get_client(compatibility_date).spec.get(operation).id
     except Exception:  # unknown operation or spec not loadable: the task reports it later
         return operation
 
@@ -34,9 +35,23 @@ def fetch_identity(
     all_pages: bool = False,
     language: str | None = None,
     force_refresh: bool = False,
+    compatibility_date: str | None = None,
 ) -> str:
-    """The identity of one fetch: equal for calls that would send the same request."""
-    return digest(canonical_operation(operation), dict(params), token_id, bool(all_pages), language, force_refresh)
+    """The identity of one fetch: equal for calls that would send the same request (same date too:
+    given as an option or among the parameters, and none meaning the default client's)."""
+    from esi.client._spec import default_date
+
+    params = dict(params)
+    compatibility_date = params.pop("compatibility_date", None) or compatibility_date or default_date()
+    return digest(
+        canonical_operation(operation, compatibility_date),
+        params,
+        token_id,
+        bool(all_pages),
+        language,
+        force_refresh,
+        compatibility_date,
+    )
 
 
 def text(value: bytes | str) -> str:

@@ -1,8 +1,9 @@
 """Admin for ``EndpointSchedule``: schedule an ESI fetch without writing code.
 
-The operation is picked from the spec (a searchable list of operationIds with their
-summaries), the parameters and the token are checked against the spec before anything is
-saved, and the beat entry (``django_celery_beat.PeriodicTask``) follows the schedule.
+The operation is picked from the view of the schedule's compatibility date (a searchable list
+of operationIds with their summaries), the parameters and the token are checked against that
+view before anything is saved, and the beat entry (``django_celery_beat.PeriodicTask``)
+follows the schedule.
 
 Who may do what is :mod:`esi_tasks.permissions`: writes need their own permission, a schedule
 uses only a token its editor may use, and the actions need ``change_endpointschedule``.
@@ -27,7 +28,10 @@ __all__ = ["EndpointScheduleAdmin", "EndpointScheduleForm"]
 
 
 class OperationInput(forms.TextInput):
-    """A text input backed by a ``<datalist>`` of every operationId: browsers search it as you type."""
+    """A text input backed by a ``<datalist>`` of every operationId of one view (``compatibility_date``;
+    the default client's when None): browsers search it as you type."""
+
+    compatibility_date: str | None = None
 
     def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__({"list": "esi-operations", "autocomplete": "off", "size": 50, **(attrs or {})})
@@ -36,7 +40,7 @@ class OperationInput(forms.TextInput):
         from esi.client import get_client
 
         html = super().render(name, value, attrs, renderer)
-        spec = get_client().spec
+        spec = get_client(self.compatibility_date).spec
         options = format_html_join(
             "", '<option value="{}">{}</option>', ((op_id, spec.get(op_id).summary) for op_id in sorted(spec))
         )
@@ -54,6 +58,7 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             "operation",
             "params",
             "token",
+            "compatibility_date",
             "all_pages",
             "language",
             "kind",
@@ -63,8 +68,19 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
         )
         widgets = {"operation": OperationInput()}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from esi.client._spec import default_date
+
+        date = getattr(self.instance, "compatibility_date", "") or default_date()
+        self.fields["compatibility_date"].initial = date
+        self.fields["operation"].widget.compatibility_date = date  # the picker lists this view
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        date = self._clean_date(data)
+        if date is None:
+            return data
         kind = data.get("kind")
         if kind == EndpointSchedule.KIND_INTERVAL and not data.get("every_minutes"):
             self.add_error("every_minutes", "Give the number of minutes between fetches (at least 1).")
@@ -74,12 +90,12 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
         if language:
             from esi.client import get_client
 
-            languages = get_client().spec.languages
+            languages = get_client(date).spec.languages
             if language not in languages:
                 self.add_error("language", f"ESI knows the languages {', '.join(languages)}, not {language!r}.")
         operation = data.get("operation")
         if operation:
-            op_id, errors = scheduling.validate(operation, data.get("params") or {}, data.get("token"))
+            op_id, errors = scheduling.validate(operation, data.get("params") or {}, data.get("token"), date)
             for field, message in errors.items():
                 self.add_error(field, message)
             data["operation"] = op_id
@@ -87,11 +103,25 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
                 self._check_permissions(op_id, data, skip=set(errors))
         return data
 
+    def _clean_date(self, data: dict[str, Any]) -> str | None:
+        """The schedule's compatibility date (ESI_COMPATIBILITY_DATE when left empty); None when invalid."""
+        from esi.client._dates import check_date
+        from esi.client._spec import default_date
+        from esi.exceptions import EsiRequestError
+
+        try:
+            date = check_date(data.get("compatibility_date") or default_date())
+        except EsiRequestError as exc:
+            self.add_error("compatibility_date", str(exc))
+            return None
+        data["compatibility_date"] = date
+        return date
+
     def _check_permissions(self, op_id: str, data: dict[str, Any], skip: set[str]) -> None:
         """The write policy for ``self.user``; pins one of the user's tokens when needed."""
         from esi.client import get_client
 
-        op = get_client().spec.get(op_id)
+        op = get_client(data["compatibility_date"]).spec.get(op_id)
         params = data.get("params") or {}
         pinned, errors = permissions.check_schedule(self.user, op, params, data.get("token"), data.get("kind") or "")
         for field, message in errors.items():
@@ -116,6 +146,7 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = (
         "name",
         "operation",
+        "compatibility_date",
         "schedule",
         "enabled",
         "last_run_at",
@@ -136,7 +167,7 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "last_error",
     )
     fieldsets = (
-        (None, {"fields": ("name", "operation", "params", "token", "all_pages", "language")}),
+        (None, {"fields": ("name", "compatibility_date", "operation", "params", "token", "all_pages", "language")}),
         ("When", {"fields": ("kind", "every_minutes", "crontab", "enabled", "offset_seconds", "periodic_task")}),
         (
             "Last run",

@@ -25,26 +25,40 @@ logger = logging.getLogger(__name__)
 REMEMBERED_STATUSES = frozenset({403, 404})
 
 
-def _key(operation: str, params: Mapping[str, Any], character_id: int | None) -> str:
-    return f"{PREFIX}:errmem:{digest(canonical_operation(operation), dict(params), character_id)}"
+def _key(operation: str, params: Mapping[str, Any], character_id: int | None, date: str | None = None) -> str:
+    """One key per operation, parameters, character and compatibility date (each view its own answers;
+    no date: the default client's)."""
+    if date is None:
+        from esi.client._spec import default_date
+
+        date = default_date()
+    return f"{PREFIX}:errmem:{digest(canonical_operation(operation, date), dict(params), character_id, date)}"
 
 
-def remember(exc: EsiResponseError, operation: str, params: Mapping[str, Any], character_id: int | None) -> bool:
+def remember(
+    exc: EsiResponseError,
+    operation: str,
+    params: Mapping[str, Any],
+    character_id: int | None,
+    compatibility_date: str | None = None,
+) -> bool:
     """Store ``exc`` when it is a 403/404 and memory is on; whether it was stored."""
     timeout = int(esi_settings.ESI_ERROR_MEMORY_TIMEOUT)
     if timeout <= 0 or exc.status not in REMEMBERED_STATUSES:
         return False
     body = exc.body if isinstance(exc.body, dict | list | str | int | float | type(None)) else str(exc.body)
     value = json.dumps({"status": exc.status, "body": body, "message": str(exc)})
-    get_redis().set(_key(operation, params, character_id), value, ex=timeout)
+    get_redis().set(_key(operation, params, character_id, compatibility_date), value, ex=timeout)
     return True
 
 
-def recall(operation: str, params: Mapping[str, Any], character_id: int | None) -> EsiClientError | None:
+def recall(
+    operation: str, params: Mapping[str, Any], character_id: int | None, compatibility_date: str | None = None
+) -> EsiClientError | None:
     """The remembered error for this fetch (a fresh exception object), or ``None``."""
     if int(esi_settings.ESI_ERROR_MEMORY_TIMEOUT) <= 0:
         return None
-    key = _key(operation, params, character_id)
+    key = _key(operation, params, character_id, compatibility_date)
     r = get_redis()
     raw = r.get(key)
     if raw is None:
@@ -56,9 +70,12 @@ def recall(operation: str, params: Mapping[str, Any], character_id: int | None) 
         f"{stored['message']} (remembered: ESI gave this answer recently; it is not asked again for "
         f"{max(ttl, 0)} s, see ESI_ERROR_MEMORY_TIMEOUT)"
     )
-    return cls(stored["status"], stored["body"], operation=canonical_operation(operation), message=message)
+    operation = canonical_operation(operation, compatibility_date)
+    return cls(stored["status"], stored["body"], operation=operation, message=message)
 
 
-def forget(operation: str, params: Mapping[str, Any], character_id: int | None) -> None:
+def forget(
+    operation: str, params: Mapping[str, Any], character_id: int | None, compatibility_date: str | None = None
+) -> None:
     """Drop a remembered error (e.g. after the player granted the missing role)."""
-    get_redis().delete(_key(operation, params, character_id))
+    get_redis().delete(_key(operation, params, character_id, compatibility_date))

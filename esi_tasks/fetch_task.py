@@ -20,7 +20,7 @@ __all__ = ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs
 logger = logging.getLogger(__name__)
 
 #: Keyword arguments of ``fetch_endpoint`` that are options, not ESI parameters.
-FETCH_OPTIONS = ("token_id", "all_pages", "language", "force_refresh")
+FETCH_OPTIONS = ("token_id", "all_pages", "language", "force_refresh", "compatibility_date")
 _NO_DEDUP_OPTIONS = ("chain", "chord", "group_id", "countdown", "eta")
 
 
@@ -137,13 +137,20 @@ class FetchTask(EsiTask):
         all_pages: bool = False,
         language: str | None = None,
         force_refresh: bool = False,
+        compatibility_date: str | None = None,
         params: dict[str, Any],
     ) -> fetching.FetchOutcome:
         """Fetch under the policy and the running claim; send ``endpoint_fetched``."""
         task_id = self.request.id
         claim_key: str | None = None
         identity = fetch_identity(
-            operation, params, token_id=token_id, all_pages=all_pages, language=language, force_refresh=force_refresh
+            operation,
+            params,
+            token_id=token_id,
+            all_pages=all_pages,
+            language=language,
+            force_refresh=force_refresh,
+            compatibility_date=compatibility_date,
         )
         if task_id and not self.request.is_eager:
             claim_key = dedup.running_key(identity)
@@ -162,6 +169,7 @@ class FetchTask(EsiTask):
                     language=language,
                     force_refresh=force_refresh,
                     params=params,
+                    compatibility_date=compatibility_date,
                 )
         except Retry:
             raise  # re-queued or retried: still queued, keep the queued claim

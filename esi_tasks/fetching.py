@@ -70,17 +70,22 @@ def fetch(
     language: str | None = None,
     force_refresh: bool = False,
     params: Mapping[str, Any] | None = None,
+    compatibility_date: str | None = None,
 ) -> FetchOutcome:
-    """Fetch ``operation`` once through the process-wide client; raises ``esi.exceptions`` errors."""
+    """Fetch ``operation`` once through the client of ``compatibility_date`` (the default client
+    without one; a ``compatibility_date`` among ``params`` counts, as ESI's own query parameter
+    would); raises ``esi.exceptions`` errors."""
     from esi.client import get_client
 
-    client = get_client()
     params = dict(params or {})
+    compatibility_date = params.pop("compatibility_date", None) or compatibility_date
+    client = get_client(compatibility_date)
+    date = client.compatibility_date
     op = client.spec.get(operation)  # UnknownOperation names the closest ones
     client.spec.validate(op.id, params)  # InvalidParameter before any token work
     token = resolve_token(op, params, token_id)
     character_id = token.character_id if token is not None else None
-    remembered = errors_memory.recall(op.id, params, character_id)
+    remembered = errors_memory.recall(op.id, params, character_id, date)
     if remembered is not None:
         logger.info("%s for character %s answered from error memory (%s)", op.id, character_id, remembered.status)
         raise remembered
@@ -89,7 +94,7 @@ def fetch(
             op.id, token=token, all_pages=all_pages, language=language, force_refresh=force_refresh, **params
         )
     except EsiClientError as exc:
-        errors_memory.remember(exc, op.id, params, character_id)
+        errors_memory.remember(exc, op.id, params, character_id, date)
         raise
     return FetchOutcome(
         operation=op.id,

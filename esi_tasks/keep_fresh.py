@@ -255,7 +255,8 @@ def run(
         outcome = fetching.fetch(operation, token_id=token_id, all_pages=all_pages, language=language, params=params)
     if is_news(keep_id, outcome.meta["etag"], outcome.meta["from_cache"]):
         outcome.announce(type(task), task.request.id)
-    delay = next_run_delay(outcome.expires, get_client().spec.get(operation).cache_age)
+    view = get_client(params.get("compatibility_date")).spec  # the chain's date travels among its params
+    delay = next_run_delay(outcome.expires, view.get(operation).cache_age)
     schedule_next(task, keep_id, (operation,), kwargs, delay, expires=outcome.expires, etag=outcome.meta["etag"])
     return outcome.data
 

@@ -41,6 +41,13 @@ class EndpointSchedule(models.Model):
         related_name="+",
         help_text="Token to use; empty picks one of the character_id/corporation_id parameter's character.",
     )
+    compatibility_date = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        help_text="ESI compatibility date (YYYY-MM-DD) the schedule was made for: its operation and parameters are "
+        "those of that date's view, and every fetch sends it. Empty: ESI_COMPATIBILITY_DATE when saved.",
+    )
     all_pages = models.BooleanField(default=False, help_text="Fetch every page of a paged operation.")
     language = models.CharField(max_length=8, blank=True, default="", help_text="Accept-Language, e.g. de.")
     kind = models.CharField(max_length=20, choices=KIND_CHOICES, default=KIND_INTERVAL)
@@ -87,6 +94,8 @@ class EndpointSchedule(models.Model):
     def fetch_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``fetch_endpoint`` (parameters included)."""
         kwargs: dict[str, Any] = dict(self.params or {})
+        if self.compatibility_date:
+            kwargs["compatibility_date"] = self.compatibility_date
         if self.token_id is not None:
             kwargs["token_id"] = self.token_id
         if self.all_pages:
@@ -105,6 +114,10 @@ class EndpointSchedule(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         from esi_tasks import keep_fresh, scheduling
 
+        if not self.compatibility_date:  # the date it is made for stays with it
+            from esi.client._spec import default_date
+
+            self.compatibility_date = default_date()
         before = type(self).objects.filter(pk=self.pk).first() if self.pk else None
         super().save(*args, **kwargs)
         if kwargs.get("update_fields"):

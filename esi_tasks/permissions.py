@@ -106,7 +106,7 @@ def refusal(user: Any, schedule: EndpointSchedule) -> str | None:
     from esi.exceptions import EsiRequestError
 
     try:
-        op = get_client().spec.get(schedule.operation)
+        op = get_client(schedule.compatibility_date or None).spec.get(schedule.operation)
     except EsiRequestError as exc:
         return str(exc)
     if is_write(op) and not user.has_perm(WRITE_PERMISSION):

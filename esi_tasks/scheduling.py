@@ -94,17 +94,20 @@ def split_crontab(expr: str) -> list[str]:
 # --- checks --------------------------------------------------------------------------------
 
 
-def validate(operation: str, params: Mapping[str, Any], token: Any = None) -> tuple[str, dict[str, str]]:
-    """``(operationId, errors by field)`` for a schedule; no ESI or SSO requests.
+def validate(
+    operation: str, params: Mapping[str, Any], token: Any = None, compatibility_date: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """``(operationId, errors by field)`` for a schedule, checked against the view of its
+    ``compatibility_date`` (the default client's without one); no ESI or SSO requests.
 
-    Fields: ``operation`` (unknown, with suggestions), ``params`` (the spec's complaint),
-    ``token`` (missing scopes, or no stored token of the character that holds them).
+    Fields: ``operation`` (unknown or not in that view, with suggestions), ``params`` (the
+    spec's complaint), ``token`` (missing scopes, or no stored token of the character that holds them).
     """
     from esi.client import get_client
     from esi.models import Token
 
     errors: dict[str, str] = {}
-    spec = get_client().spec
+    spec = get_client(compatibility_date or None).spec
     try:
         op = spec.get(operation)
     except EsiRequestError as exc:
@@ -240,7 +243,7 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
         chain_id = keep_fresh.start(schedule.operation, **kwargs)
         _record(schedule_id, last_run_at=timezone.now(), last_status=schedule.STATUS_KEEPING_FRESH, last_error="")
         return {"schedule_id": schedule_id, "status": "keeping fresh", "chain_id": chain_id}
-    options = {k: kwargs.pop(k) for k in ("token_id", "all_pages", "language") if k in kwargs}
+    options = {k: kwargs.pop(k) for k in ("token_id", "all_pages", "language", "compatibility_date") if k in kwargs}
     with task.policy(schedule.operation):
         outcome = fetching.fetch(schedule.operation, params=kwargs, **options)
     outcome.announce(type(task), task.request.id)

@@ -46,12 +46,14 @@ def fetch_endpoint(
     all_pages: bool = False,
     language: str | None = None,
     force_refresh: bool = False,
+    compatibility_date: str | None = None,
     **params: Any,
 ) -> Any:
     """Fetch ``operation`` with ``params`` and return the decoded JSON (all pages if ``all_pages``).
 
     The token is ``token_id``'s, else a token of the ``character_id``/``corporation_id``
     parameter's character holding the operation's scopes (:mod:`esi_tasks.tokens`).
+    ``compatibility_date`` picks the client (and view) of that date; the default client without.
     """
     outcome = self.fetch(
         operation,
@@ -59,6 +61,7 @@ def fetch_endpoint(
         all_pages=all_pages,
         language=language,
         force_refresh=force_refresh,
+        compatibility_date=compatibility_date,
         params=params,
     )
     return outcome.data

@@ -43,9 +43,7 @@ def test_unreachable_esi_is_a_command_error(tmp_path: Path) -> None:
     assert not (tmp_path / "x.json").exists()
 
 
-def test_date_refreshes_the_shared_view_and_no_date_refreshes_every_stored_one(
-    esi_sim: Any, redis_client: Any
-) -> None:
+def test_date_refreshes_the_shared_view_and_no_date_refreshes_every_stored_one(esi_sim: Any, redis_client: Any) -> None:
     from io import StringIO
 
     from esi.client._views import cached_dates, clear_views, get_view
@@ -74,5 +72,5 @@ def test_bad_date_is_a_command_error_naming_the_valid_dates(date: str) -> None:
 
 def test_refused_view_is_a_command_error(esi_sim: Any, redis_client: Any) -> None:
     esi_sim.configure_route("GetMetaOpenapi", status=503)
-    with pytest.raises(CommandError, match="Could not fetch ESI's view of 2026-05-19: .* answered 503"):
+    with pytest.raises(CommandError, match=r"Could not fetch ESI's view of 2026-05-19: .* answered 503"):
         call_command("esi_update_spec", date="2026-05-19")
