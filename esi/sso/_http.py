@@ -4,6 +4,12 @@ SSO calls are few (logins, refreshes, key fetches), but many threads make them a
 share one thread-safe ``httpx.HTTPTransport`` pool. Server errors, 429 and timeouts are retried
 ``ESI_SERVER_ERROR_MAX_RETRIES`` times (backoff ``ESI_SERVER_ERROR_WAIT_EXPONENT * 2**n`` s), then
 become :class:`~esi.exceptions.SSOUnavailable`. Nothing here ever logs a request body.
+
+A refresh is not idempotent: SSO may rotate the refresh token as soon as it reads the request,
+and a second request with the old one is then refused (``invalid_grant``) and the token lost.
+So ``retrying(..., resend=False)`` repeats a call only when SSO surely never read it (no
+connection, no free pooled connection, or a 429 refusal); after a 5xx, a read or write timeout
+or a dropped connection it gives up at once with ``SSOUnavailable`` and sends nothing again.
 """
 
 from __future__ import annotations
@@ -104,16 +110,35 @@ def raise_for_retryable(response: httpx.Response) -> None:
         raise RetryableStatus(response.status_code, _retry_after(response))
 
 
-def retrying(what: str, call: Callable[[], T]) -> T:
-    """Run ``call`` with SSO's retry policy; ``what`` names the call in logs and errors."""
+#: Failures after which SSO surely did not read the request: safe to send it again.
+NOT_SENT: tuple[type[BaseException], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _never_read(exc: BaseException) -> bool:
+    if isinstance(exc, RetryableStatus):
+        return exc.status == 429
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code == 429
+    return isinstance(exc, NOT_SENT)
+
+
+def retrying(what: str, call: Callable[[], T], *, resend: bool = True, deadline: float | None = None) -> T:
+    """Run ``call`` with SSO's retry policy; ``what`` names the call in logs and errors.
+
+    ``resend=False``: retry only failures that SSO surely never read (see the module's doc).
+    ``deadline``: no retry starts later than this many seconds after the first attempt.
+    """
     retries = max(0, int(esi_settings.ESI_SERVER_ERROR_MAX_RETRIES))
     base = float(esi_settings.ESI_SERVER_ERROR_WAIT_EXPONENT)
+    started = time.monotonic()
     attempt = 0
     while True:
         last: Exception
         wait = base * 2**attempt
         try:
             return call()
+        except ValueError as exc:  # authlib: "Token endpoint response is not a JSON object"
+            last, problem = exc, "a body that is not JSON"
         except RetryableStatus as exc:
             last, problem = exc, f"HTTP {exc.status}"
             if exc.retry_after is not None:
@@ -132,7 +157,14 @@ def retrying(what: str, call: Callable[[], T]) -> T:
             last, problem = exc, f"timeout ({type(exc).__name__})"
         except httpx.TransportError as exc:
             last, problem = exc, f"connection error ({type(exc).__name__})"
-        if attempt >= retries:
+        if not resend and not _never_read(last):
+            logger.warning("EVE SSO %s failed (%s); not sent again: SSO may have acted on it", what, problem)
+            raise SSOUnavailable(
+                f"EVE SSO did not answer the {what} usefully ({problem}); it is not sent again, because SSO may "
+                "already have acted on it. Stored tokens were left untouched; try again later."
+            ) from last
+        late = deadline is not None and time.monotonic() - started + wait > deadline
+        if attempt >= retries or late:
             logger.warning("EVE SSO %s failed after %d attempt(s): %s", what, attempt + 1, problem)
             raise SSOUnavailable(
                 f"EVE SSO did not answer the {what} usefully after {attempt + 1} attempt(s) (last: {problem}); "

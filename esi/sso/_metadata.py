@@ -20,7 +20,7 @@ import httpx
 
 from esi.app_settings import esi_settings
 from esi.exceptions import SSOUnavailable
-from esi.redis import get_redis
+from esi.redis import REDIS_ERRORS, get_redis
 from esi.sso._http import http_client, raise_for_retryable, retrying
 
 __all__ = ["SSOMetadata", "accepted_issuers", "base_url", "cache_key", "clear_metadata_cache", "get_metadata"]
@@ -79,17 +79,27 @@ def _fetch(base: str) -> SSOMetadata:
     return SSOMetadata(**{key: str(data.get(key) or value) for key, value in asdict(defaults).items()})
 
 
+def _cache(redis: Any, key: str, value: str, ttl: int) -> None:
+    try:
+        redis.set(key, value, ex=ttl)
+    except REDIS_ERRORS:
+        logger.warning("EVE SSO metadata not cached: Redis did not answer")
+
+
 def get_metadata() -> SSOMetadata:
     """The SSO's endpoints, from Redis when cached, else fetched (or the documented defaults)."""
     base = base_url()
     redis = get_redis()
     key = cache_key("metadata")
-    cached = redis.get(key)
+    try:
+        cached = redis.get(key)
+    except REDIS_ERRORS:  # Redis away: ask SSO (or use the documented endpoints), cache nothing
+        cached = None
     if cached:
         try:
             return SSOMetadata(**json.loads(cached))
         except (TypeError, ValueError):
-            redis.delete(key)
+            redis.delete(key)  # a value we cannot read came from Redis: Redis answers
     try:
         metadata = _fetch(base)
     except (SSOUnavailable, httpx.HTTPError, ValueError) as exc:
@@ -100,9 +110,9 @@ def get_metadata() -> SSOMetadata:
             FAILURE_TTL,
         )
         defaults = SSOMetadata.defaults(base)
-        redis.set(key, json.dumps(asdict(defaults)), ex=FAILURE_TTL)
+        _cache(redis, key, json.dumps(asdict(defaults)), FAILURE_TTL)
         return defaults
-    redis.set(key, json.dumps(asdict(metadata)), ex=max(1, int(esi_settings.ESI_JWKS_CACHE_TIMEOUT)))
+    _cache(redis, key, json.dumps(asdict(metadata)), max(1, int(esi_settings.ESI_JWKS_CACHE_TIMEOUT)))
     return metadata
 
 

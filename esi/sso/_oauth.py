@@ -145,7 +145,7 @@ def exchange_code(code: str, code_verifier: str) -> TokenResponse:
         )
 
     try:
-        token = retrying("code exchange", call)
+        token = retrying("code exchange", call, resend=False)  # codes are single-use
     except OAuthError as exc:
         if exc.error == "invalid_client":
             raise _bad_credentials() from None
@@ -166,7 +166,7 @@ def refresh_access_token(refresh_token: str) -> TokenResponse:
         return dict(_client().refresh_token(get_metadata().token_endpoint, refresh_token=refresh_token))
 
     try:
-        token = retrying("token refresh", call)
+        token = retrying("token refresh", call, resend=False)  # SSO may rotate at once
     except OAuthError as exc:
         if exc.error == "invalid_grant":
             raise TokenInvalidError(

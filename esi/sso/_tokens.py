@@ -1,13 +1,20 @@
 """Stored tokens and SSO: refresh once for all workers, store logins, follow ownership changes.
 
 Refresh safety: a refresh runs under a Redis lock per token (redis-py's ``Lock``, held across
-processes and hosts). Whoever waited for the lock re-reads the row first: if another process
-refreshed meanwhile, its result is used and SSO is not asked again. The new access token and a
-rotated refresh token are written by one UPDATE, so they are never seen apart.
+processes and hosts, living ``ESI_TOKEN_REFRESH_LOCK_TIMEOUT`` seconds and extended by a small
+keeper thread while SSO is slow, so a second process never sends the same refresh token).
+Whoever waited for the lock re-reads the row first: if another process refreshed meanwhile, its
+result is used and SSO is not asked again.
+
+Once SSO has answered, its rotated refresh token is the only live one: it is written to the row
+*first*, before the access token is verified (which needs SSO's keys and Redis) or anything else
+that can fail. A refresh request is never sent twice (:mod:`esi.sso._http`).
 
 Failures: ``invalid_grant`` deletes the token and sends ``token_invalidated`` (a dead refresh
-token cannot come back; keeping it would only make every sweep fail again). SSO errors and
-timeouts leave the row untouched and raise ``SSOUnavailable``.
+token cannot come back) — unless the row changed meanwhile or the lock was lost, when the newer
+row is used or ``SSOUnavailable`` asks to try again. SSO errors and timeouts leave the row
+untouched and raise ``SSOUnavailable``; a Redis that does not answer around the lock raises
+``RedisUnavailable``, the row untouched.
 """
 
 from __future__ import annotations
@@ -15,23 +22,25 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from django.db import router, transaction
+from django.db import DatabaseError, close_old_connections, router, transaction
 from django.utils import timezone
-from redis.exceptions import LockError
+from redis.exceptions import LockError, LockNotOwnedError
 
 from esi.app_settings import esi_settings
 from esi.exceptions import (
-    JWTValidationError,
     NotRefreshableError,
+    RedisUnavailable,
     SSOError,
     SSOUnavailable,
     TokenError,
     TokenInvalidError,
 )
-from esi.redis import get_redis
+from esi.redis import REDIS_ERRORS, get_redis
 from esi.sso._jwt import EveClaims, verify_access_token
 from esi.sso._oauth import TokenResponse, refresh_access_token, revoke_refresh_token
 
@@ -40,44 +49,56 @@ if TYPE_CHECKING:
 
     from esi.models import Token
 
-__all__ = ["LOCK_TIMEOUT", "LOCK_WAIT", "ensure_fresh", "remove_other_owners", "revoke", "store_login", "token_lock"]
+__all__ = ["LOCK_WAIT", "ensure_fresh", "lock_timeout", "remove_other_owners", "revoke", "store_login", "token_lock"]
 
 logger = logging.getLogger(__name__)
 
-#: Least seconds a refresh may hold a token's lock; more when the timeouts and retries need it.
-LOCK_TIMEOUT = 60
 #: Least seconds a caller waits for another process's refresh of the same token.
 LOCK_WAIT = 60
+#: Attempts at writing SSO's answer to the database before giving up (a dropped connection).
+STORE_ATTEMPTS = 3
 
 
-def _lock_timeout() -> float:
-    """Longer than the slowest refresh the settings allow (every attempt timing out, plus backoff).
-
-    Were the lock to expire during a refresh, a second process could send the same refresh
-    token again and SSO, having rotated it, would refuse it: the token would be lost.
-    """
-    s = esi_settings
-    attempts = max(0, int(s.ESI_SERVER_ERROR_MAX_RETRIES)) + 1
-    per_attempt = sum(
-        float(x)
-        for x in (
-            s.ESI_REQUESTS_CONNECT_TIMEOUT,
-            s.ESI_REQUESTS_READ_TIMEOUT,
-            s.ESI_REQUESTS_WRITE_TIMEOUT,
-            s.ESI_REQUESTS_POOL_TIMEOUT,
-        )
-    )
-    backoff = sum(float(s.ESI_SERVER_ERROR_WAIT_EXPONENT) * 2**n for n in range(attempts))
-    # twice: the refresh itself, then fetching SSO's keys to verify the new access token
-    timeout: float = max(float(LOCK_TIMEOUT), 2 * (attempts * per_attempt + backoff) + 10)
-    return timeout
+def lock_timeout() -> float:
+    """Seconds a refresh lock lives unless extended (``ESI_TOKEN_REFRESH_LOCK_TIMEOUT``, at least 1)."""
+    return max(1.0, float(esi_settings.ESI_TOKEN_REFRESH_LOCK_TIMEOUT))
 
 
 def token_lock(pk: int) -> Lock:
-    """The cross-process lock guarding one token's refresh token."""
-    timeout = _lock_timeout()
-    lock: Lock = get_redis().lock(f"esi:token-lock:{pk}", timeout=timeout, blocking_timeout=max(LOCK_WAIT, timeout))
+    """The cross-process lock guarding one token's refresh token (usable from the keeper thread)."""
+    timeout = lock_timeout()
+    lock: Lock = get_redis().lock(
+        f"esi:token-lock:{pk}", timeout=timeout, blocking_timeout=max(LOCK_WAIT, timeout), thread_local=False
+    )
     return lock
+
+
+class _Keeper:
+    """Extends the lock every third of its lifetime while SSO works; notes when it was lost."""
+
+    def __init__(self, lock: Lock, pk: int) -> None:
+        self.lock, self.pk, self.lost = lock, pk, False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"esi-refresh-lock-{pk}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(lock_timeout() / 3):
+            try:
+                self.lock.reacquire()
+            except LockNotOwnedError:
+                self.lost = True
+                logger.warning("The refresh lock of token %s expired while EVE SSO was still answering", self.pk)
+                return
+            except REDIS_ERRORS as exc:
+                logger.warning("The refresh lock of token %s could not be extended (%s)", self.pk, type(exc).__name__)
+
+    def __enter__(self) -> _Keeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _describe(token: Token) -> str:
@@ -118,54 +139,86 @@ def ensure_fresh(token: Token, force: bool = False) -> None:
             "Log the character in again with the scopes you need."
         )
     seen = token.access_token
-    with _locked(token.pk, f"Gave up waiting for another process to refresh {_describe(token)}; try again."):
+    with _locked(token.pk, f"Gave up waiting for another process to refresh {_describe(token)}; try again.") as lock:
         _reload(token)
         someone_else_refreshed = token.access_token != seen
         if not token.needs_refresh and (not force or someone_else_refreshed):
             return
         if not token.refresh_token:
             raise NotRefreshableError(f"{_describe(token)} lost its refresh token; log the character in again.")
-        _refresh_locked(token)
+        _refresh_locked(token, lock)
+
+
+def _redis_down(pk: int, exc: BaseException) -> RedisUnavailable:
+    return RedisUnavailable(
+        f"Redis did not answer at the refresh lock of token {pk} ({type(exc).__name__}); the token was not "
+        "refreshed and is intact. Retry once Redis is back (check ESI_REDIS_URL)."
+    )
 
 
 @contextlib.contextmanager
-def _locked(pk: int, busy: str) -> Iterator[None]:
-    """Hold token ``pk``'s refresh lock; ``SSOUnavailable(busy)`` if it cannot be had in time."""
+def _locked(pk: int, busy: str) -> Iterator[Lock]:
+    """Hold token ``pk``'s refresh lock; ``SSOUnavailable(busy)`` if it cannot be had in time,
+    ``RedisUnavailable`` if Redis does not answer. A lock that cannot be released expires."""
     lock = token_lock(pk)
-    if not lock.acquire():
+    try:
+        acquired = lock.acquire()
+    except REDIS_ERRORS as exc:
+        raise _redis_down(pk, exc) from exc
+    if not acquired:
         raise SSOUnavailable(busy)
     try:
-        yield
+        yield lock
     finally:
         try:
             lock.release()
-        except LockError:  # expired meanwhile: the work took longer than the lock's timeout
+        except LockError:  # expired meanwhile (Redis was away longer than the lock's lifetime)
             logger.warning("The refresh lock of token %s expired before it was released", pk)
+        except REDIS_ERRORS as exc:
+            logger.warning(
+                "The refresh lock of token %s could not be released (%s); it expires by itself in %.0f s",
+                pk,
+                type(exc).__name__,
+                lock_timeout(),
+            )
 
 
-def _refresh_locked(token: Token) -> None:
+def _still_held(lock: Lock, token: Token) -> None:
+    """Refuse to send the refresh token unless this process still holds the lock."""
+    try:
+        owned = lock.owned()
+    except REDIS_ERRORS as exc:
+        raise _redis_down(token.pk, exc) from exc
+    if not owned:
+        raise SSOUnavailable(f"The refresh lock of {_describe(token)} expired before the refresh was sent; try again.")
+
+
+def _refresh_locked(token: Token, lock: Lock) -> None:
     from esi.signals import token_refreshed
 
     old_refresh = token.refresh_token or ""
-    try:
-        response = refresh_access_token(old_refresh)
-    except TokenInvalidError as exc:
-        _delete(token, "invalid_grant")
-        raise TokenInvalidError(f"{_describe(token)} was deleted: {exc}") from None
-    # From here on SSO may have rotated the refresh token: the new one must not be lost.
+    _still_held(lock, token)
+    with _Keeper(lock, token.pk) as keeper:
+        try:
+            response = refresh_access_token(old_refresh)
+        except TokenInvalidError as exc:
+            _refused(token, old_refresh, exc, lock_lost=keeper.lost)
+    # SSO has answered: its refresh token is the only live one. Store it before anything can fail.
     new_refresh = response.refresh_token or old_refresh
+    if keeper.lost:
+        logger.warning("Storing the refresh of token %s although its lock expired: it is SSO's newest", token.pk)
+    if new_refresh != old_refresh:
+        _store(token, refresh_token=new_refresh)
     try:
         claims: EveClaims | None = verify_access_token(response.access_token)
-    except SSOUnavailable:
-        # SSO's keys cannot be fetched now; the token came straight from SSO's token endpoint.
+    except (SSOUnavailable, RedisUnavailable):
+        # SSO's keys cannot be had now; the token came straight from SSO's token endpoint.
         logger.warning("Storing the refreshed token %s unverified: EVE SSO's signing keys are unavailable", token.pk)
         claims = None
-    except JWTValidationError:
-        _store(token, refresh_token=new_refresh)  # keep the refresh token alive, not the access token
-        raise
     if claims is not None and claims.character_id != token.character_id:
         raise SSOError(
-            f"EVE SSO refreshed {_describe(token)} with a token of character {claims.character_id}; nothing stored."
+            f"EVE SSO refreshed {_describe(token)} with a token of character {claims.character_id}; only its "
+            "refresh token was stored. Log the character in again if this repeats."
         )
     if claims is not None and claims.owner_hash != token.character_owner_hash:
         remove_other_owners(claims.character_id, claims.owner_hash)
@@ -173,7 +226,8 @@ def _refresh_locked(token: Token) -> None:
             f"Character {token.character_id} ({token.character_name}) now belongs to another EVE account; "
             "its tokens of the previous owner were deleted. The new owner must log in."
         )
-    expires = claims.expires if claims else timezone.now() + dt.timedelta(seconds=response.expires_in)
+    lifetime = min(max(0, response.expires_in), MAX_UNVERIFIED_LIFETIME)
+    expires = claims.expires if claims else timezone.now() + dt.timedelta(seconds=lifetime)
     _store(token, refresh_token=new_refresh, access_token=response.access_token, access_token_expires=expires)
     rotated = new_refresh != old_refresh
     logger.info(
@@ -186,24 +240,64 @@ def _refresh_locked(token: Token) -> None:
     token_refreshed.send(sender=type(token), token=token, rotated=rotated)
 
 
+#: Longest lifetime believed from ``expires_in`` for an access token stored unverified.
+MAX_UNVERIFIED_LIFETIME = 1200
+
+
+def _refused(token: Token, sent: str, exc: TokenInvalidError, *, lock_lost: bool) -> None:
+    """SSO refused ``sent``: delete the token, unless the row moved on or another refresh may run."""
+    row = type(token).objects.filter(pk=token.pk).values_list("refresh_token", "updated").first()
+    if row is not None and row[0] != sent:
+        _reload(token)  # another process stored a newer refresh token meanwhile: that one counts
+        raise SSOUnavailable(f"{_describe(token)} was refreshed by another process meanwhile; try again.")
+    if lock_lost:
+        raise SSOUnavailable(
+            f"EVE SSO refused the refresh of {_describe(token)} after its lock expired: another refresh may hold "
+            "the new token. The token was kept; try again."
+        )
+    if row is not None and not _delete(token, "invalid_grant", updated=row[1]):
+        _reload(token)  # changed between the read and the delete: the newer row counts
+        raise SSOUnavailable(f"{_describe(token)} was refreshed by another process meanwhile; try again.")
+    raise TokenInvalidError(f"{_describe(token)} was deleted: {exc}") from None
+
+
 def _store(token: Token, **fields: Any) -> None:
-    """Write ``fields`` (tokens and expiry together) in one UPDATE, then onto ``token``."""
+    """Write ``fields`` (tokens and expiry together) in one UPDATE, then onto ``token``.
+
+    A dropped database connection is met by a few attempts: SSO's answer must not be lost.
+    """
     fields["updated"] = timezone.now()
-    with transaction.atomic(using=router.db_for_write(type(token))):
-        updated = type(token).objects.filter(pk=token.pk).update(**fields)
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic(using=router.db_for_write(type(token))):
+                updated = type(token).objects.filter(pk=token.pk).update(**fields)
+            break
+        except DatabaseError as exc:
+            if attempt == STORE_ATTEMPTS:
+                logger.error("Could not store the refresh of token %s (%s)", token.pk, type(exc).__name__)
+                raise
+            close_old_connections()
+            time.sleep(0.2 * attempt)
     if not updated:
         raise TokenInvalidError(f"{_describe(token)} was deleted while it was being refreshed.")
     for name, value in fields.items():
         setattr(token, name, value)
 
 
-def _delete(token: Token, reason: str) -> None:
+def _delete(token: Token, reason: str, updated: dt.datetime | None = None) -> bool:
+    """Delete the token (only if its row was last written at ``updated``, when given); whether it was."""
     from esi.signals import token_invalidated
 
     pk = token.pk
-    token.delete()
+    if updated is not None:
+        deleted, _ = type(token).objects.filter(pk=pk, updated=updated).delete()
+        if not deleted:
+            return False
+    else:
+        token.delete()
     logger.info("Deleted token %s of character %s (%s)", pk, token.character_id, reason)
     token_invalidated.send(sender=type(token), token=token, token_id=pk, character_id=token.character_id, reason=reason)
+    return True
 
 
 def remove_other_owners(character_id: int, owner_hash: str) -> list[int]:

@@ -1,0 +1,53 @@
+"""The one Redis client is configured by settings: timeouts, retries with backoff, health checks."""
+
+from __future__ import annotations
+
+import pytest
+from redis.backoff import ExponentialBackoff
+
+from esi.exceptions import RedisUnavailable
+from esi.redis import get_redis, reset_redis, unavailable
+from tests.chaos.redis_server import PrivateRedis, free_port
+
+
+def test_client_follows_the_settings(settings) -> None:
+    settings.ESI_REDIS_SOCKET_TIMEOUT = 3
+    settings.ESI_REDIS_CONNECT_TIMEOUT = 1.5
+    settings.ESI_REDIS_RETRIES = 4
+    settings.ESI_REDIS_RETRY_BACKOFF = 0.1
+    settings.ESI_REDIS_HEALTH_CHECK_INTERVAL = 11
+    reset_redis()
+    client = get_redis()
+    kwargs = client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == 3 and kwargs["socket_connect_timeout"] == 1.5
+    assert kwargs["health_check_interval"] == 11
+    retry = kwargs["retry"]
+    assert retry._retries == 4 and isinstance(retry._backoff, ExponentialBackoff)
+
+
+def test_a_redis_restart_is_ridden_out_by_the_retries(settings) -> None:
+    private = PrivateRedis().start()
+    try:
+        settings.ESI_REDIS_URL = private.url()
+        settings.ESI_REDIS_RETRIES = 6
+        settings.ESI_REDIS_RETRY_BACKOFF = 0.25
+        reset_redis()
+        client = get_redis()
+        client.set("kept", "1")
+        private.kill()
+        import threading
+
+        threading.Timer(0.5, private.start).start()
+        assert client.get("kept") == b"1"  # AOF kept it; the retries waited for the restart
+    finally:
+        private.stop()
+        reset_redis()
+
+
+def test_a_dead_redis_becomes_redis_unavailable(settings) -> None:
+    settings.ESI_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.ESI_REDIS_RETRIES = 0
+    reset_redis()
+    with pytest.raises(RedisUnavailable, match="reading the thing") as info, unavailable("reading the thing"):
+        get_redis().get("x")
+    assert info.value.__cause__ is not None
