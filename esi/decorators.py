@@ -65,7 +65,11 @@ def _decorator(
 
             token = take_callback_token(request)
             if token is not None:
-                return call(give(token))
+                missing = sorted(set(names) - set(token.scope_names))
+                if not missing:
+                    return call(give(token))
+                # e.g. /sso/login/?next=<this view> without scopes: not the login this view asked for
+                logger.info("Token %s from SSO lacks the scope(s) %s; not handed to the view", token.pk, missing)
             return otherwise(request, names, call)
 
         return wrapped

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -111,3 +113,16 @@ def test_a_token_obtained_for_one_view_is_not_handed_to_another(client: Client) 
     sso_round_trip(client, first)
     assert client.get("/one-new/").status_code == 302  # not the /single/ login's token
     assert client.get("/single/").status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/one/", "/single/", "/many-new/"])
+def test_login_without_the_scopes_is_not_handed_to_the_view(user_client: Client, sso, url: str) -> None:
+    """Issue 13 finding 9: ``/sso/login/?next=<view>`` with no scopes must not satisfy the view."""
+    sso.set_login(90000001)
+    start = user_client.get(f"/sso/login/?next={url}")
+    back = sso_round_trip(user_client, start)
+    assert back.status_code == 302 and back["Location"] == url
+    page = user_client.get(url)
+    assert not page.content.decode().startswith("token")  # the scope-less token is not given
+    assert page.status_code == 302 and "/v2/oauth/authorize" in page["Location"]
+    assert ASSETS in parse_qs(urlsplit(page["Location"]).query)["scope"][0].split()
