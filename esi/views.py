@@ -106,7 +106,9 @@ def _restart_url(request: HttpRequest) -> str:
     from esi.models import CallbackRedirect
 
     state = request.GET.get("state")
-    previous = CallbackRedirect.objects.filter(state=state).first() if state else None
+    key = request.session.session_key
+    # Only this browser's own login: anyone else holding the state must not learn its next/scopes.
+    previous = CallbackRedirect.objects.filter(state=state, session_key=key).first() if state and key else None
     query = {"scopes": previous.requested_scopes, "next": previous.url} if previous else {}
     url = reverse("esi:login")
     return f"{url}?{urlencode(query)}" if query else url

@@ -151,6 +151,16 @@ def test_state_of_another_browser_is_refused(sso, client: Client) -> None:
     assert Token.objects.count() == 0
 
 
+def test_error_page_of_another_browser_does_not_reveal_the_login(sso, client: Client) -> None:
+    """Issue 13 finding 13: the restart link offers another session's next and scopes to nobody."""
+    path = browser_to_callback(start(client, f"{ASSETS} {WALLET}", next_url="/secret-page/"))
+    stranger = Client()
+    stranger.get("/sso/login/", {"scopes": ASSETS})  # a session of its own
+    html = stranger.get(path).content.decode()
+    assert "secret-page" not in html and WALLET not in html and ASSETS not in html
+    assert 'href="/sso/login/"' in html  # a plain restart is still offered
+
+
 def test_expired_login_is_refused(sso, client: Client, settings) -> None:
     path = browser_to_callback(start(client, ASSETS))
     CallbackRedirect.objects.update(created=timezone.now() - dt.timedelta(seconds=601))
