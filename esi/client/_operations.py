@@ -56,6 +56,13 @@ def _coerce(op: Operation, name: str, kind: str | None, enum: tuple[Any, ...] | 
 
 
 def _check_param(op: Operation, param: Parameter, value: Any) -> Any:
+    if param.location == "path" and isinstance(value, str) and value.strip() in ("", ".", ".."):
+        # "." and ".." survive URL quoting and would make the URL point at another route
+        raise InvalidParameter(
+            f"{op.id}: path parameter {param.name!r} cannot be {value!r}; pass the real value.",
+            operation=op.id,
+            parameter=param.name,
+        )
     if param.type == "array":
         if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
             value = [value]

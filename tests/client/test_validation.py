@@ -142,3 +142,11 @@ def test_tag_access_unknown(client: EsiClient) -> None:
     with pytest.raises(UnknownOperation, match="GetStatus"):
         client.Status.GetStatsu()
     assert "GetStatus" in dir(client.Status)
+
+
+
+@pytest.mark.parametrize("value", ["..", ".", " .. ", ""])
+def test_dot_segments_in_path_parameters_are_refused(client: EsiClient, value: str) -> None:
+    """Issue 13 finding 11: ``killmail_hash=".."`` used to request ``/killmails`` instead (no I/O now)."""
+    with pytest.raises(InvalidParameter, match="killmail_hash"):
+        client.call("GetKillmailsKillmailIdKillmailHash", killmail_id=1, killmail_hash=value)
