@@ -7,6 +7,7 @@ that names the operation, the parameter or the scope and says what to do.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,20 +143,27 @@ class TokenContext:
     scopes: frozenset[str] | None  # None: unknown (a raw access-token string)
     _token: Any = None
     cacheable: bool = True  # False for raw token strings: their character is not verified locally
+    bucket: str | None = None  # the limiter identity when it is not the character (raw strings)
 
     def __repr__(self) -> str:
         return f"TokenContext(character_id={self.character_id!r})"
 
     @property
     def identity(self) -> str:
-        """The limiter's bucket identity: the character, or ``app`` for public calls."""
+        """The limiter's bucket identity: the character, or ``app`` for public calls.
+
+        A raw token string's character is not verified here, so it gets a bucket of its own
+        (a digest of the string): a forged ``sub`` cannot spend another character's budget.
+        """
+        if self.bucket is not None:
+            return self.bucket
         return str(self.character_id) if self.character_id is not None else "app"
 
     def resolved(self) -> TokenContext:
         """This context with the access token fetched now (once, before worker threads use it)."""
         if self._token is None or isinstance(self._token, str):
             return self
-        return TokenContext(self.character_id, self.scopes, self.access_token(), self.cacheable)
+        return TokenContext(self.character_id, self.scopes, self.access_token(), self.cacheable, self.bucket)
 
     def access_token(self) -> str | None:
         tok = self._token
@@ -181,7 +189,8 @@ def _scope_names(token: Any) -> frozenset[str] | None:
 def _jwt_character(access_token: str) -> int | None:
     """The character id in an access token's ``sub`` claim, read WITHOUT verification.
 
-    Only used to pick the rate-limit bucket for raw token strings; ESI verifies the token.
+    Only for messages about raw token strings: never for the rate-limit bucket or the cache key
+    (``cacheable=False``); ESI verifies the token.
     """
     try:
         payload = access_token.split(".")[1]
@@ -203,7 +212,8 @@ def resolve_token(op: Operation, token: Any) -> TokenContext:
     if isinstance(token, str):
         if not token:
             raise TokenRequired(f"{op.id}: the access token given is empty.", operation=op.id)
-        return TokenContext(_jwt_character(token), None, token, cacheable=False)
+        bucket = "token:" + hashlib.blake2b(token.encode(), digest_size=12).hexdigest()
+        return TokenContext(_jwt_character(token), None, token, cacheable=False, bucket=bucket)
     if not hasattr(token, "valid_access_token"):
         raise TokenRequired(
             f"{op.id}: token must be an esi.models.Token or an access-token string, not {type(token).__name__}.",

@@ -63,8 +63,31 @@ def test_raw_access_token_string(client: EsiClient, esi_sim: Any, make_token: An
     r1 = client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=raw)
     r2 = client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=raw)
     assert r1.data == r2.data and not r2.from_cache  # raw strings are not cached: character unverified
-    assert client.limits.acquired[-1] == ("char-asset", "90000001")  # type: ignore[attr-defined]
+    group, identity = client.limits.acquired[-1]  # type: ignore[attr-defined]
+    assert group == "char-asset" and identity.startswith("token:")  # its own bucket: sub is unverified
     assert esi_sim.stats()["by_route"]["GetCharactersCharacterIdAssets"]["200"] == 2
+
+
+def test_forged_raw_token_cannot_spend_another_characters_budget(
+    client: EsiClient, esi_sim: Any, make_token: Any
+) -> None:
+    """Issue 13 finding 12: the bucket of a raw string never comes from its unverified ``sub``."""
+    import base64
+    import json
+
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    forged = {
+        n: f"{part({'alg': 'RS256'})}.{part({'sub': 'CHARACTER:EVE:90000001', 'n': n})}.c2lnbmF0dXJl" for n in range(3)
+    }
+    for n, raw in forged.items():
+        with pytest.raises(EsiUnauthorized):
+            client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=raw)
+    client.call("GetCharactersCharacterIdAssets", character_id=90000001, token=make_token(90000001, [ASSETS]))
+    identities = [identity for _group, identity in client.limits.acquired]  # type: ignore[attr-defined]
+    assert identities[-1] == "90000001"  # the real character's bucket...
+    assert "90000001" not in identities[:-1] and len(set(identities[:-1])) == 3  # ...none of the forgeries'
 
 
 def test_token_for_another_character_is_refused_by_esi(client: EsiClient, make_token: Any) -> None:
