@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from esi.app_settings import esi_settings
 from esi.exceptions import TokenError
@@ -142,6 +143,7 @@ class Token(models.Model):
 
     # --- actions ----------------------------------------------------------------------------
 
+    @sensitive_variables()  # hides every local below it in error reports (tokens)
     def valid_access_token(self) -> str:
         """An access token valid for at least ``ESI_TOKEN_REFRESH_MARGIN`` seconds.
 
@@ -154,6 +156,7 @@ class Token(models.Model):
         ensure_fresh(self)
         return self.access_token
 
+    @sensitive_variables()  # hides every local below it in error reports (tokens)
     def refresh(self, session: Any = None, auth: Any = None) -> None:
         """Refresh the access token at SSO now, whatever its expiry (same lock and errors).
 
@@ -174,6 +177,7 @@ class Token(models.Model):
             if self.pk is not None:
                 self.delete()
 
+    @sensitive_variables()  # hides every local below it in error reports (tokens)
     def revoke(self) -> None:
         """Revoke the refresh token at SSO and delete this token."""
         from esi.sso._tokens import revoke

@@ -17,6 +17,7 @@ from django.shortcuts import render, resolve_url
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET
 
 from esi.exceptions import SSOCallbackError, SSOError, SSOUnavailable
@@ -116,6 +117,7 @@ def _restart_url(request: HttpRequest) -> str:
 
 @never_cache
 @require_GET
+@sensitive_variables()  # the code, the verifier and the tokens of the login are in frames below
 def receive_callback(request: HttpRequest) -> HttpResponse:
     """``sso/callback``: check state, exchange the code, verify the JWT, store the token, go back."""
     restart = _restart_url(request)  # before the login is used up: offer the same scopes again

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 import redis as redis_lib
+from django.views.decorators.debug import sensitive_variables
 
 from esi.app_settings import esi_settings
 from esi.client import _limits
@@ -135,6 +136,7 @@ class EsiClient:
 
     # --- the public call ---------------------------------------------------------------------
 
+    @sensitive_variables()  # error reports show no local below (Authorization, token strings)
     def call(
         self,
         operation: str,

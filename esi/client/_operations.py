@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from esi.exceptions import InvalidParameter, MissingScope, TokenRequired
 
 __all__ = ["TokenContext", "resolve_token", "validate_params"]
 
+_JWT_TEXT = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-=]*)*")  # base64url parts joined by dots
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false"}
 
 
@@ -212,6 +214,12 @@ def resolve_token(op: Operation, token: Any) -> TokenContext:
     if isinstance(token, str):
         if not token:
             raise TokenRequired(f"{op.id}: the access token given is empty.", operation=op.id)
+        if not _JWT_TEXT.fullmatch(token):  # never echo it: it would end up in errors and logs
+            raise TokenRequired(
+                f"{op.id}: the access token given is not a JWT ({len(token)} characters, some of which an access "
+                "token never has); pass the access token string as SSO issued it, or an esi.models.Token.",
+                operation=op.id,
+            )
         bucket = "token:" + hashlib.blake2b(token.encode(), digest_size=12).hexdigest()
         return TokenContext(_jwt_character(token), None, token, cacheable=False, bucket=bucket)
     if not hasattr(token, "valid_access_token"):

@@ -60,6 +60,8 @@ def map_exception(exc: BaseException, *, method: str = "", url: str = "") -> Esi
     where = f" ({method.upper()} {url})" if method else ""
     for cls, target, text in _MAPPING:
         if isinstance(exc, cls):
+            if cls is httpx.LocalProtocolError:  # h11 quotes the header it refused, e.g. Authorization
+                return target(f"{text}{where}: {type(exc).__name__} (a header value is not valid HTTP)")
             return target(f"{text}{where}: {type(exc).__name__}: {exc}")
     return EsiTransportError(f"the HTTP request to ESI failed{where}: {type(exc).__name__}: {exc}")
 

@@ -144,7 +144,6 @@ def test_tag_access_unknown(client: EsiClient) -> None:
     assert "GetStatus" in dir(client.Status)
 
 
-
 @pytest.mark.parametrize("value", ["..", ".", " .. ", ""])
 def test_dot_segments_in_path_parameters_are_refused(client: EsiClient, value: str) -> None:
     """Issue 13 finding 11: ``killmail_hash=".."`` used to request ``/killmails`` instead (no I/O now)."""

@@ -1,0 +1,1 @@
+from tests.sso.fixtures import make_token, sso  # noqa: F401
