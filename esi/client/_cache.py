@@ -166,10 +166,12 @@ class CacheEntry:
         return cls(body, fresh_until, etag, _opt(expires), _opt(last_modified), None if pages < 0 else pages, headers)
 
     @classmethod
-    def from_response(
-        cls, body: bytes, headers: Mapping[str, str], now: float, default_age: int | None = None
-    ) -> CacheEntry:
-        """Entry for a 200; fresh for ``Expires - Date`` (server clock, so skew does not matter)."""
+    def from_response(cls, body: bytes, headers: Mapping[str, str], now: float) -> CacheEntry:
+        """Entry for a 200; fresh for ``Expires - Date`` (server clock, so skew does not matter).
+
+        Without ``Expires`` it is not fresh at all (kept only to revalidate its ETag): ESI sends
+        ``Expires`` on everything it wants cached, and django-esi 10 cached nothing else either.
+        """
         expires = http_date(headers.get("expires"))
         server_now = http_date(headers.get("date")) or now
         if expires is not None:
@@ -180,7 +182,7 @@ class CacheEntry:
                 ttl = longest
                 expires = server_now + longest
         else:
-            ttl = float(default_age or 0) if headers.get("etag") is None else 0.0
+            ttl = 0.0
         pages = headers.get("x-pages")
         return cls(
             body=body,

@@ -273,7 +273,7 @@ class EsiClient:
             raise EsiTransportError(
                 f"ESI answered {status} to {op.id} with a body that is not JSON ({len(raw)} bytes)."
             ) from exc
-        fresh = CacheEntry.from_response(raw, rh, now, op.cache_age)
+        fresh = CacheEntry.from_response(raw, rh, now)
         if key is not None and (fresh.etag or fresh.fresh_until > now):
             self.cache.set(key, fresh)
         return EsiResponse(

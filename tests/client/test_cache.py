@@ -76,6 +76,16 @@ def test_changed_body_after_expiry_is_replaced(esi_sim: Any, redis_client: redis
     assert client.call("GetStatus").data == second.data
 
 
+def test_an_answer_without_expires_is_not_fresh() -> None:
+    # ESI sends Expires on whatever it wants cached; django-esi 10 cached nothing else either,
+    # and apps' tests (mocked answers without Expires) count on asking again.
+    now = time.time()
+    bare = CacheEntry.from_response(b"{}", {}, now)
+    with_etag = CacheEntry.from_response(b"{}", {"etag": '"abc"'}, now)
+    assert bare.fresh_until == with_etag.fresh_until == now
+    assert with_etag.etag == '"abc"'  # still kept to revalidate cheaply
+
+
 def test_force_refresh_bypasses_the_fresh_entry(client: EsiClient, esi_sim: Any) -> None:
     first = client.call("GetStatus")
     r = client.call("GetStatus", force_refresh=True)
