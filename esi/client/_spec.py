@@ -119,6 +119,8 @@ class SpecIndex:
 
     ``other_names`` (set by :mod:`esi.client._views`) gives the names of the other views, so
     an operation named as in another view resolves to the same route in this one.
+    ``server_limits`` gives ``x-rate-limit`` by route from the newest bundled view: rate-limit
+    groups are the server's, so a route whose own (older) document names none still gets its group.
     """
 
     def __init__(self, document: Mapping[str, Any], source: str = "<memory>", *, date: str | None = None) -> None:
@@ -126,6 +128,7 @@ class SpecIndex:
             raise EsiSpecError(f"{source} is not an OpenAPI document (no 'paths' object).")
         self.source = source
         self.other_names: Callable[[], Mapping[str, Mapping[str, Location]]] | None = None
+        self.server_limits: Callable[[], Mapping[Location, Any]] | None = None
         self._foreign: dict[str, str | None] = {}
         self._absent: dict[str, list[str]] = {}
         self._doc = document
@@ -170,6 +173,11 @@ class SpecIndex:
 
     def __len__(self) -> int:
         return len(self._locations)
+
+    @property
+    def document(self) -> Mapping[str, Any]:
+        """The parsed OpenAPI document (read-only by convention)."""
+        return self._doc
 
     @property
     def locations(self) -> Mapping[str, Location]:
@@ -329,6 +337,8 @@ class SpecIndex:
                 if scope not in scopes:
                     scopes.append(scope)
         rl = raw.get("x-rate-limit")
+        if not isinstance(rl, Mapping) and self.server_limits is not None:
+            rl = self.server_limits().get((path, method))
         rate_limit = (
             RateLimitGroup(str(rl["group"]), int(rl["max-tokens"]), _window_seconds(rl["window-size"]))
             if isinstance(rl, Mapping) and rl.get("group")

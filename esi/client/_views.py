@@ -73,7 +73,7 @@ def spec_from_file(path: str | Path) -> SpecIndex:
             spec = _files.get(key)
             if spec is None:
                 spec = SpecIndex.from_file(key)
-                spec.other_names = _other_names
+                _attach(spec)
                 _files[key] = spec
     return spec
 
@@ -87,17 +87,25 @@ def get_view(date: str) -> SpecIndex:
             spec = _views.get(key)
             if spec is None:
                 spec = _load(date)
-                spec.other_names = _other_names
+                _attach(spec)
                 _views[key] = spec
     return spec
 
 
+def _attach(spec: SpecIndex) -> None:
+    """Give a view what it learns from the others: their names, the server's rate-limit groups."""
+    spec.other_names = _other_names
+    spec.server_limits = _server_limits
+
+
 def clear_views() -> None:
     """Forget every loaded view and document (after ``esi_update_spec``; tests)."""
+    global _limits
     with _lock:
         _views.clear()
         _files.clear()
         _names.clear()
+        _limits = None
 
 
 def _load(date: str) -> SpecIndex:
@@ -221,9 +229,30 @@ def cached_dates() -> list[str]:
     return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
 
-# --- names across views ---------------------------------------------------------------------
+# --- what views learn from each other -----------------------------------------------------------
 
 _names: dict[str, Mapping[str, Location]] = {}
+_limits: dict[Location, Any] | None = None
+
+
+def _server_limits() -> dict[Location, Any]:
+    """``x-rate-limit`` by route in the newest bundled view (read once; the document is not kept)."""
+    global _limits
+    if _limits is None:
+        path = _bundled()[bundled_dates()[-1]]
+        index = _files.get(str(path))
+        if index is not None:
+            document: Any = index.document
+        else:
+            with open(path, "rb") as fh:
+                document = json.load(fh)
+        _limits = {
+            (route, method): op["x-rate-limit"]
+            for route, item in document["paths"].items()
+            for method, op in item.items()
+            if isinstance(op, Mapping) and isinstance(op.get("x-rate-limit"), Mapping)
+        }
+    return _limits
 
 
 def _other_names() -> dict[str, Mapping[str, Location]]:

@@ -184,3 +184,13 @@ def test_the_default_client_follows_the_settings(esi_sim: Any, settings: Any) ->
     settings.ESI_COMPATIBILITY_DATE = dt.date(2020, 1, 1)
     assert get_client() is default and default.compatibility_date == "2020-01-01"
     assert default.spec.date == "2020-01-01"
+
+
+def test_rate_limit_groups_are_the_servers_in_every_view(esi_sim: Any) -> None:
+    old, new = get_client("2020-01-01").spec, get_client("2026-08-04").spec
+    # the 2020-01-01 document names no group for the market orders route; ESI limits it all the same
+    assert "x-rate-limit" not in old.document["paths"]["/markets/{region_id}/orders"]["get"]
+    assert old.get("GetMarketsRegionIdOrders").rate_limit == new.get("GetMarketsRegionIdOrders").rate_limit
+    assert new.get("GetMarketsRegionIdOrders").rate_limit is not None
+    assert old.get("GetSovereigntyMap").rate_limit is not None  # its own document's group
+    assert old.get("GetCharactersCharacterId").rate_limit is None  # error-limited in every view
