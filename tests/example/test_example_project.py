@@ -217,6 +217,14 @@ def test_demo_check_starts_everything_and_stops_it(tmp_path):
     assert "SSO login: the token of Harness Pilot One (90000001) is kept under admin" in output
     assert "admin schedule GetCharactersCharacterIdAssets: Run now -> last status ok" in output
 
+    # The check deletes the token its SSO login added, and its log lines carry no terminal codes.
+    assert "1 token(s) of the check deleted again" in output
+    assert "\033[" not in output
+    count = _manage(tmp_path, "shell", "-c", "from esi.models import Token; print(Token.objects.count())", **env)
+    assert count.stdout.split()[-1] == "0"
+    seed = _manage(tmp_path, "shell", "-c", SEED_TOKEN, **env)
+    assert seed.returncode == 0, seed.stderr
+
     # Started again on the same database, Redis and ports: a new simulator with a new signing key
     # (under the same key id) must not make SSO logins fail, and the stored token is carried over.
     output = _demo_check(env)
@@ -224,6 +232,23 @@ def test_demo_check_starts_everything_and_stops_it(tmp_path):
     assert "1 stored token(s) carried over to the new simulator" in output
     assert "SSO login: the token of Harness Pilot One (90000001) is kept under admin" in output
     assert "admin schedule GetCharactersCharacterIdAssets: Run now -> last status ok" in output
+    count = _manage(tmp_path, "shell", "-c", "from esi.models import Token; print(Token.objects.count())", **env)
+    assert count.stdout.split()[-1] == "1"  # the token of an earlier demo session stays
+
+
+# A token an earlier demo session kept: refreshable only by a simulator told to accept it.
+SEED_TOKEN = """
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from esi.models import Scope, Token
+
+token = Token.objects.create(
+    character_id=90000001, character_name="Harness Pilot One", character_owner_hash="owner-hash-one",
+    access_token="expired", access_token_expires=timezone.now(), refresh_token="kept-refresh-token",
+    user=get_user_model().objects.get(username="admin"),
+)
+token.scopes.add(Scope.objects.get_or_create(name="esi-assets.read_assets.v1", defaults={"help_text": ""})[0])
+"""
 
 
 DEGRADED_SCRIPT = """
