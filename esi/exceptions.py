@@ -89,6 +89,12 @@ class EsiError(Exception):
 
     _message: str | None = None
 
+    def __init__(self, *args: Any) -> None:
+        # The cooperative ``__init__`` chain ends here: a subclass that also derives from another
+        # library's exception (the django-esi 10 names derive from aiopenapi3's dataclasses) must
+        # not have that class's ``__init__`` called with our message.
+        Exception.__init__(self, *args)
+
     def __str__(self) -> str:
         return self._message if self._message is not None else super().__str__()
 

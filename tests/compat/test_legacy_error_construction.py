@@ -46,3 +46,17 @@ def test_limit_errors_take_bucket_and_reset() -> None:
     assert ESIBucketLimitException(bucket="char-detail", reset=3).group == "char-detail"
     assert error_limit.reset == 12.5 and ESIErrorLimitException().reset == 60.0
     assert pickle.loads(pickle.dumps(bucket)).reset == 1.0
+
+
+def test_an_error_that_also_derives_from_another_librarys_exception_can_be_built() -> None:
+    # django-esi 10's names also derive from aiopenapi3's dataclass errors, whose __init__
+    # takes other arguments: our __init__ chain must stop at EsiError.
+    class Foreign(Exception):
+        def __init__(self, status_code: int, headers: dict[str, str], data: object) -> None:
+            raise AssertionError("never called")
+
+    class Both(exceptions.EsiClientError, Foreign):
+        pass
+
+    error = Both(404, "gone", headers={})
+    assert (error.status, error.body, str(error)) == (404, "gone", "ESI answered 404 to the request: 'gone'")
