@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from esi.app_settings import SETTINGS, esi_settings
-from esi.exceptions import EsiConfigurationError
+from esi.exceptions import EsiConfigurationError, EsiRequestError
 
 REQUIRED_SSO_SETTINGS = ("ESI_SSO_CLIENT_ID", "ESI_SSO_CLIENT_SECRET", "ESI_SSO_CALLBACK_URL")
 TIMEOUT_SETTINGS = (
@@ -170,16 +170,14 @@ def _check_misc() -> list[CheckMessage]:
             )
         )
     date = esi_settings.valid_or_none("ESI_COMPATIBILITY_DATE")
-    if isinstance(date, str):
+    if date is not None:
+        from esi.client._dates import check_date
+
         try:
-            dt.date.fromisoformat(date)
-        except ValueError:
+            check_date(date, name="ESI_COMPATIBILITY_DATE")
+        except EsiRequestError as exc:  # malformed, before 2020-01-01 or in the future: names the valid dates
             messages.append(
-                Error(
-                    f"ESI_COMPATIBILITY_DATE is {date!r}; it must be a date in the form YYYY-MM-DD.",
-                    hint="Leave it unset to use the date of the bundled OpenAPI document.",
-                    id="esi.E016",
-                )
+                Error(str(exc), hint="Leave it unset to use the date of the bundled OpenAPI document.", id="esi.E016")
             )
     downtime = esi_settings.valid_or_none("ESI_DOWNTIME_START")
     if isinstance(downtime, str) and downtime:

@@ -131,7 +131,10 @@ def _load(date: str) -> SpecIndex:
             date,
         )
         return _bundled_index(older[-1])
-    store_view(date, content)
+    try:
+        store_view(date, content)
+    except EsiSpecError as exc:
+        logger.warning("ESI's view of %s is used but not shared (%s); each process will fetch it.", date, exc)
     return SpecIndex(json.loads(content), f"ESI's view of {date}", date=date)
 
 
@@ -195,15 +198,18 @@ def _read_shared(date: str) -> bytes | None:
 
 
 def store_view(date: str, content: bytes) -> str:
-    """Write a fetched document to the shared store; returns where (for messages)."""
+    """Write a fetched document to the shared store; returns where. EsiSpecError when it cannot."""
     folder = _folder()
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"openapi-{date}.json"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        os.replace(tmp, target)  # readers see the old or the new document, never half
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp, target)  # readers see the old or the new document, never half
+        except OSError as exc:
+            raise EsiSpecError(f"cannot write {target} (check ESI_SPEC_CACHE_DIR): {exc}") from exc
         return str(target)
     try:
         from esi.redis import get_redis
@@ -213,19 +219,24 @@ def store_view(date: str, content: bytes) -> str:
         pipe.sadd(_REDIS_DATES, date)
         pipe.execute()
     except redis_lib.RedisError as exc:
-        logger.warning("Cannot store ESI's view of %s in Redis (%s); each process will fetch it.", date, exc)
-        return "nowhere (Redis did not answer)"
+        raise EsiSpecError(f"cannot store it in Redis (ESI_REDIS_URL): {exc}") from exc
     return f"Redis ({_REDIS_KEY.format(date=date)})"
 
 
 def cached_dates() -> list[str]:
-    """Dates with a view in the shared store, oldest first."""
+    """Dates with a view in the shared store, oldest first; EsiSpecError when it cannot be read."""
     folder = _folder()
     if folder is not None:
-        return sorted(p.stem.removeprefix("openapi-") for p in folder.glob("openapi-*.json"))
+        try:
+            return sorted(p.stem.removeprefix("openapi-") for p in folder.glob("openapi-*.json"))
+        except OSError as exc:
+            raise EsiSpecError(f"cannot list {folder} (ESI_SPEC_CACHE_DIR): {exc}") from exc
     from esi.redis import get_redis
 
-    members: Any = get_redis().smembers(_REDIS_DATES)
+    try:
+        members: Any = get_redis().smembers(_REDIS_DATES)
+    except redis_lib.RedisError as exc:
+        raise EsiSpecError(f"cannot list the views stored in Redis (ESI_REDIS_URL): {exc}") from exc
     return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
 

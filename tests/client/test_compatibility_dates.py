@@ -194,3 +194,15 @@ def test_rate_limit_groups_are_the_servers_in_every_view(esi_sim: Any) -> None:
     assert new.get("GetMarketsRegionIdOrders").rate_limit is not None
     assert old.get("GetSovereigntyMap").rate_limit is not None  # its own document's group
     assert old.get("GetCharactersCharacterId").rate_limit is None  # error-limited in every view
+
+
+def test_an_unwritable_view_folder_is_a_warning_not_a_failure(
+    esi_sim: Any, settings: Any, tmp_path: Any, esi_logs: LogRecords
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    settings.ESI_SPEC_CACHE_DIR = str(blocker)
+    assert get_view("2025-08-26").source == "ESI's view of 2025-08-26"  # used, just not shared
+    read, write = [r.getMessage() for r in esi_logs.records if r.levelno == logging.WARNING]
+    assert read.startswith("Cannot read the stored ESI view of 2025-08-26 in ESI_SPEC_CACHE_DIR")
+    assert "is used but not shared" in write and "ESI_SPEC_CACHE_DIR" in write

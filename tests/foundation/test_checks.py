@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core.checks import Error, Warning
 from django.test import override_settings
 
@@ -81,3 +82,13 @@ def test_missing_contact_email_is_a_warning() -> None:
 @override_settings(ESI_COMPATIBILITY_DATE="yesterday", ESI_DOWNTIME_START="25:99")
 def test_bad_date_and_time() -> None:
     assert _ids(check_setting_values()) == {"esi.E016", "esi.E017"}
+
+
+@pytest.mark.parametrize(
+    ("date", "text"),
+    [("2019-12-31", "is before 2020-01-01"), ("2999-01-01", "is in the future"), ("2026-8-4", "is not a date")],
+)
+def test_compatibility_date_out_of_range_names_the_valid_dates(date: str, text: str) -> None:
+    with override_settings(ESI_COMPATIBILITY_DATE=date):
+        (message,) = check_setting_values()
+    assert message.id == "esi.E016" and text in message.msg and "valid dates are 2020-01-01 to" in message.msg

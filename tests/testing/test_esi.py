@@ -136,6 +136,17 @@ def test_meta_routes(http: httpx.Client) -> None:
     assert {"method": "GET", "path": "/status", "status": "OK"} in routes
 
 
+def test_views_by_date_and_a_refused_view(http: httpx.Client, esi_sim: SimulatorControl) -> None:
+    between = http.get("/meta/openapi.json", headers={"X-Compatibility-Date": "2026-05-19"})
+    assert between.json()["info"]["version"] == "2020-01-01"  # the newest bundled view not after the date
+    assert http.get("/sovereignty/map", headers=NEW).status_code == 404  # absent from the requested view
+    assert http.get("/sovereignty/map").status_code == 200
+    esi_sim.configure_route("GetMetaOpenapi", status=503)
+    refused = http.get("/meta/openapi.json", headers=NEW)
+    assert refused.status_code == 503 and "error" in refused.json()
+    assert esi_sim.stats()["by_route"]["GetMetaOpenapi"] == {"200": 1, "503": 1}
+
+
 def test_unknown_route_and_method(http: httpx.Client) -> None:
     r = http.get("/nope/nothing")
     assert r.status_code == 404 and "error" in r.json()

@@ -67,7 +67,7 @@ class Command(BaseCommand):
     def _cached() -> list[str]:
         try:
             return cached_dates()
-        except Exception as exc:  # Redis down or the folder unreadable: say so, do not trace back
+        except EsiError as exc:  # Redis down or the folder unreadable
             raise CommandError(f"Cannot list the stored views: {exc}") from exc
 
     @staticmethod
@@ -80,7 +80,10 @@ class Command(BaseCommand):
 
     def _store(self, date: str) -> None:
         content, index = self._fetch(date)
-        where = store_view(date, content)
+        try:
+            where = store_view(date, content)
+        except EsiError as exc:
+            raise CommandError(f"Fetched ESI's view of {date} but {exc}") from exc
         self.stdout.write(f"Stored ESI's view of {date} ({len(index)} operations) in {where}.")
 
     def _write_file(self, date: str, path: Path) -> None:
