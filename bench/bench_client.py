@@ -292,7 +292,7 @@ def run(
     """All client scenarios; starts (and stops) a simulator when ``url`` is None."""
     with simulator(url) as url:
         _django(url)
-        from esi.client._limits import get_limiter
+        from esi.client.limits import get_limiter
         from esi.redis import get_redis
         from esi.testing import SimulatorControl
 

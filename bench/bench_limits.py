@@ -75,10 +75,10 @@ def _raw_limiter(calls: int) -> dict[str, Any]:
     import httpx
     from django.conf import settings
 
-    from esi.client._limits import Limiter, RateLimitGroup
+    from esi.client.limits import RateLimitGroup, RedisLimiter
 
     settings.ESI_RATE_LIMITING = True
-    limiter = Limiter()
+    limiter = RedisLimiter()
     out: dict[str, Any] = {}
     headers = httpx.Headers({"x-esi-error-limit-remain": "100", "x-esi-error-limit-reset": "60"})
     for label, group in (("unlimited", None), ("grouped", RateLimitGroup("bench", 10**9, 900.0))):
@@ -95,7 +95,7 @@ def run(url: str | None = None, calls: int = 300, rounds: int = 11) -> dict[str,
     """Run the limiter scenario; starts (and stops) a simulator when ``url`` is None."""
     with simulator(url) as url:
         _django(url)
-        from esi.client._limits import get_limiter
+        from esi.client.limits import get_limiter
         from esi.testing import SimulatorControl
 
         control = SimulatorControl(url)

@@ -210,6 +210,13 @@ SETTINGS: tuple[Setting, ...] = (
         "extra",
     ),
     Setting("ESI_DOWNTIME_DURATION", 15 * 60, (int,), "Length of the daily downtime window in seconds.", "extra"),
+    Setting(
+        "ESI_MAX_PAUSE",
+        300,
+        (int, float),
+        "Longest pause accepted from ESI (Retry-After, error-limit reset), in seconds; longer ones are capped.",
+        "extra",
+    ),
     Setting("ESI_PAGE_CONCURRENCY", 8, (int,), "Pages fetched at once for one X-Pages response.", "extra"),
     Setting(
         "ESI_TOKEN_REFRESH_MARGIN",

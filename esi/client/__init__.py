@@ -13,12 +13,12 @@ See ``docs/calling-esi.md``.
 
 from esi.client._cache import CacheEntry, ResponseCache
 from esi.client._client import EsiClient, get_client, reset_client
-from esi.client._limits import Limiter, RateLimitGroup, Reservation
 from esi.client._operations import TokenContext
 from esi.client._response import EsiResponse
 from esi.client._retry import RetryPolicy, is_retry_safe
 from esi.client._spec import Operation, Parameter, RequestBody, SpecIndex, get_spec
 from esi.client._transport import Transport, map_exception
+from esi.client.limits import Limiter, RateLimitGroup, Reservation
 
 __all__ = [
     "CacheEntry",

@@ -28,6 +28,7 @@ import redis as redis_lib
 
 from esi.client._caps import cap, note_capped
 from esi.client._transport import settings_generation
+from esi.client.limits import RoundTrip
 from esi.exceptions import EsiConfigurationError
 
 __all__ = ["STALE_KEEP", "CacheEntry", "ResponseCache", "cache_key", "http_date"]
@@ -227,6 +228,9 @@ class ResponseCache:
         self.clock = clock
         self._conn: redis_lib.Redis | None = None
         self._gen = -1
+        # key -> fresh_until of the entries this process read or wrote: a hint only, so the client
+        # knows when a miss is likely and asks the limiter in the same round trip as the read
+        self._seen: dict[str, float] = {}
 
     def _redis(self) -> redis_lib.Redis:
         """The Redis client, asked for again only after a settings change or a fork."""
@@ -237,28 +241,65 @@ class ResponseCache:
             self._gen = gen
         return conn
 
+    def redis(self) -> redis_lib.Redis:
+        """The cache's Redis client (for a :class:`~esi.client.limits.RoundTrip` with the limiter)."""
+        try:
+            return self._redis()
+        except ValueError as exc:  # a malformed ESI_REDIS_URL
+            raise EsiConfigurationError(f"ESI_REDIS_URL is not usable: {exc}") from exc
+
+    def likely_fresh(self, key: str, now: float) -> bool:
+        """Whether this process last saw ``key`` fresh until after ``now`` (a hint, not a read)."""
+        return self._seen.get(key, 0.0) > now
+
+    def _remember(self, key: str, entry: CacheEntry) -> None:
+        if len(self._seen) >= 4096:
+            self._seen.clear()
+        self._seen[key] = entry.fresh_until
+
     def get(self, key: str) -> CacheEntry | None:
         try:
-            raw = self._redis().get(key)
+            raw = self.redis().get(key)
         except redis_lib.RedisError as exc:
             logger.warning("ESI cache read failed, calling ESI instead: %s", exc)
             return None
-        except ValueError as exc:  # a malformed ESI_REDIS_URL
-            raise EsiConfigurationError(f"ESI_REDIS_URL is not usable: {exc}") from exc
+        return self.entry_of(key, raw)
+
+    def entry_of(self, key: str, raw: Any) -> CacheEntry | None:
+        """The entry in what a ``GET`` of ``key`` returned (None: a miss or an unreadable value)."""
+        if isinstance(raw, redis_lib.RedisError):
+            logger.warning("ESI cache read failed, calling ESI instead: %s", raw)
+            return None
         if not isinstance(raw, bytes):
             return None
         try:
-            return CacheEntry.load(raw)
+            entry = CacheEntry.load(raw)
         except (ValueError, struct.error, zlib.error) as exc:
             logger.warning("ESI cache entry %s is unreadable, ignoring it: %s", key, exc)
             return None
+        if entry is not None:
+            self._remember(key, entry)
+        return entry
+
+    def _ttl_ms(self, entry: CacheEntry) -> int | None:
+        ttl = entry.fresh_until - self.clock() + (STALE_KEEP if entry.etag else 0)
+        return int(ttl * 1000) if ttl >= 1 else None
 
     def set(self, key: str, entry: CacheEntry) -> None:
-        now = self.clock()
-        ttl = entry.fresh_until - now + (STALE_KEEP if entry.etag else 0)
-        if ttl < 1:
+        ttl = self._ttl_ms(entry)
+        if ttl is None:
             return
         try:
-            self._redis().set(key, entry.dump(), px=int(ttl * 1000))
+            self.redis().set(key, entry.dump(), px=ttl)
         except redis_lib.RedisError as exc:
             logger.warning("ESI cache write failed: %s", exc)
+            return
+        self._remember(key, entry)
+
+    def set_in(self, trip: RoundTrip, key: str, entry: CacheEntry) -> None:
+        """:meth:`set` as part of ``trip`` (with the limiter's settle: one round trip)."""
+        ttl = self._ttl_ms(entry)
+        if ttl is None:
+            return
+        trip.add("set", key, entry.dump(), px=ttl)
+        self._remember(key, entry)

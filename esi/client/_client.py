@@ -21,7 +21,7 @@ import redis as redis_lib
 from django.views.decorators.debug import sensitive_variables
 
 from esi.app_settings import esi_settings
-from esi.client import _limits
+from esi.client import limits as _limits
 from esi.client._accessors import Tag
 from esi.client._cache import CacheEntry, ResponseCache, cache_key
 from esi.client._dates import check_date
@@ -32,6 +32,8 @@ from esi.client._retry import RetryPolicy, is_retry_safe
 from esi.client._spec import Operation, SpecIndex, default_date, get_spec
 from esi.client._transport import Transport, settings_generation
 from esi.client._views import get_view, spec_from_file
+from esi.client.limits import Pending, Reservation, RoundTrip, pause_seconds
+from esi.client.limits._rules import max_pause
 from esi.exceptions import (
     EsiErrorLimited,
     EsiRateLimited,
@@ -39,7 +41,7 @@ from esi.exceptions import (
     EsiTransportError,
     InvalidParameter,
 )
-from esi.redis import get_redis
+from esi.redis import REDIS_ERRORS, get_redis
 
 __all__ = ["EsiClient", "get_client", "reset_client"]
 
@@ -50,11 +52,10 @@ _PUBLIC = TokenContext(None, None)
 _MEMO_SIZE = 4096
 
 
-def _float(value: str | None, default: float) -> float:
-    try:
-        return float(value) if value is not None else default
-    except ValueError:
-        return default
+def _pause(value: str | None) -> float:
+    """A pause ESI asks for, capped at ``ESI_MAX_PAUSE``; a minute (capped too) when it names none."""
+    wait = pause_seconds(value)
+    return min(60.0, max_pause()) if wait is None else wait
 
 
 class EsiClient:
@@ -205,6 +206,9 @@ class EsiClient:
         _spec, cache_enabled, base_url, date = self._settings()
         cacheable = op.method == "get" and (not op.scopes or ctx.cacheable) and cache_enabled
         entry: CacheEntry | None = None
+        limiter = self.limits
+        identity = ctx.identity if op.scopes else "app"
+        pending: Pending | None = None  # an acquire sent with the cache read, taken by the first attempt
         if not cacheable:
             key = None
         else:
@@ -215,8 +219,13 @@ class EsiClient:
                 date,
                 ctx.character_id if op.scopes else None,
             )
-            entry = self.cache.get(key)
+            if not force and self.cache.likely_fresh(key, self.clock()):
+                entry = self.cache.get(key)  # the usual hit: one round trip
+            else:
+                entry, pending = self._read_and_acquire(key, limiter, op, identity)
             if entry is not None and not force and entry.is_fresh(self.clock()):
+                if pending is not None:
+                    pending.cancel()
                 if logger.isEnabledFor(logging.INFO):
                     logger.info("ESI %s %s -> 200 (cache hit)", op.method.upper(), self._path(op, values))
                 return self._from_entry(op, entry, status=200, from_cache=True)
@@ -232,20 +241,27 @@ class EsiClient:
         if op.scopes:
             headers["Authorization"] = f"Bearer {ctx.access_token()}"
         body = values.get("body")
-        limiter = self.limits
-        identity = ctx.identity if op.scopes else "app"
+        answered: list[Reservation] = []  # a 2xx/3xx: settled with the cache write, in one round trip
 
         def attempt() -> httpx.Response:
-            reservation = limiter.acquire(op.rate_limit, identity)
+            nonlocal pending
+            if pending is not None:
+                reservation, pending = pending.take(), None
+            else:
+                reservation = limiter.acquire(op.rate_limit, identity)
             try:
                 response = self.transport.send(op.method, url, headers=headers, params=query, json_body=body)
             except Exception:
                 limiter.settle(reservation, 0, {})  # 0: no response at all (timeout, refused, bad URL...)
                 raise
-            limiter.settle(reservation, response.status_code, response.headers)
+            if 200 <= response.status_code < 400:
+                answered.append(reservation)
+            else:
+                limiter.settle(reservation, response.status_code, response.headers)
             return response
 
         response = self.retry.run(attempt, retry=is_retry_safe(op), label=f"{op.method.upper()} {path}")
+        settle = answered[0] if answered else None
         status = response.status_code
         rh = dict(response.headers.items())  # lower-case names; httpx.Headers lookups are linear scans
         if logger.isEnabledFor(logging.INFO):
@@ -261,21 +277,22 @@ class EsiClient:
         now = self.clock()
         if status == 304 and entry is not None:
             entry = entry.revalidated(rh, now)
-            if key is not None:
-                self.cache.set(key, entry)
+            self._record(limiter, settle, response, key, entry)
             return self._from_entry(op, entry, status=304, not_modified=True)
         if status >= 400 or status == 304:
+            self._record(limiter, settle, response, None, None)
             raise self._error(op, response)
         raw = response.content
         try:
             data = json.loads(raw) if raw else None
         except ValueError as exc:
+            self._record(limiter, settle, response, None, None)
             raise EsiTransportError(
                 f"ESI answered {status} to {op.id} with a body that is not JSON ({len(raw)} bytes)."
             ) from exc
         fresh = CacheEntry.from_response(raw, rh, now)
-        if key is not None and (fresh.etag or fresh.fresh_until > now):
-            self.cache.set(key, fresh)
+        stored = key if key is not None and (fresh.etag or fresh.fresh_until > now) else None
+        self._record(limiter, settle, response, stored, fresh)
         return EsiResponse(
             data=data,
             status=status,
@@ -286,6 +303,47 @@ class EsiClient:
             last_modified=fresh.last_modified_dt(),
             pages=fresh.pages,
         )
+
+    # --- Redis round trips: the cache read with the acquire, the settle with the cache write ----
+
+    def _read_and_acquire(
+        self, key: str, limiter: _limits.Limiter, op: Operation, identity: str
+    ) -> tuple[CacheEntry | None, Pending | None]:
+        """Read ``key`` and reserve budget in one round trip (a miss is likely, or a refresh is forced).
+
+        A hit cancels the reservation (one more round trip, only for entries this process has not
+        seen fresh before). If Redis fails, the read is a miss and the first attempt acquires alone.
+        """
+        trip = RoundTrip(self.cache.redis())
+        index = trip.add("get", key)
+        pending = limiter.acquire_in(trip, op.rate_limit, identity)
+        try:
+            trip.run()
+        except REDIS_ERRORS as exc:
+            logger.warning("ESI cache read failed, calling ESI instead: %s", exc)
+            return None, None
+        return self.cache.entry_of(key, trip.result(index)), pending
+
+    def _record(
+        self,
+        limiter: _limits.Limiter,
+        reservation: Reservation | None,
+        response: httpx.Response,
+        key: str | None,
+        entry: CacheEntry | None,
+    ) -> None:
+        """Settle the answered request and store its entry in one round trip (either may be absent)."""
+        if reservation is None and (key is None or entry is None):
+            return
+        trip = RoundTrip(self.cache.redis())
+        if reservation is not None:
+            limiter.settle_in(trip, reservation, response.status_code, response.headers)
+        if key is not None and entry is not None:
+            self.cache.set_in(trip, key, entry)
+        try:
+            trip.run()
+        except REDIS_ERRORS as exc:
+            logger.warning("ESI cache write failed (and the shared limits did not record the answer): %s", exc)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -331,9 +389,9 @@ class EsiClient:
         headers = response.headers
         if status == 429:
             group = headers.get("x-ratelimit-group") or (op.rate_limit.name if op.rate_limit else "unknown")
-            return EsiRateLimited(group, _float(headers.get("retry-after"), 60.0))
+            return EsiRateLimited(group, _pause(headers.get("retry-after")))
         if status == 420:
-            wait = _float(headers.get("retry-after") or headers.get("x-esi-error-limit-reset"), 60.0)
+            wait = _pause(headers.get("retry-after") or headers.get("x-esi-error-limit-reset"))
             return EsiErrorLimited(
                 wait, f"ESI's error limit is exhausted (420 on {op.id}); nothing should be sent for {wait:.0f} s."
             )

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from esi.app_settings import esi_settings
-from esi.client._limits import RateLimitGroup
-from esi.client._limits_rules import window_seconds
+from esi.client.limits._model import RateLimitGroup
+from esi.client.limits._rules import window_seconds
 from esi.exceptions import EsiSpecError, OperationNotInView, UnknownOperation
 
 __all__ = [

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +13,8 @@ import pytest
 import redis as redis_lib
 
 from esi.client import EsiClient, RetryPolicy
-from esi.client._limits import Limiter, reset_limiter
+from esi.client.limits import RedisLimiter as Limiter
+from esi.client.limits import reset_limiter
 
 
 @pytest.fixture
@@ -27,3 +32,35 @@ def client(esi_sim: Any, limiter: Limiter) -> Iterator[EsiClient]:
     c = EsiClient(limiter=limiter, retry=RetryPolicy(max_retries=0))
     yield c
     c.transport.close()
+
+
+@pytest.fixture(scope="module")
+def private_redis() -> Iterator[redis_lib.Redis]:
+    """A redis-server of this test module alone (its ``INFO commandstats`` count only our commands)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*argv, "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis_lib.Redis(host="127.0.0.1", port=port)
+    try:
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis_lib.ConnectionError:
+                time.sleep(0.02)
+        yield client
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(10)
+
+
+def commandstats(r: redis_lib.Redis) -> dict[str, int]:
+    """Calls per command so far (``INFO commandstats``), e.g. ``{"get": 3, "evalsha": 8}``."""
+    return {name[len("cmdstat_") :]: int(v["calls"]) for name, v in r.info("commandstats").items()}

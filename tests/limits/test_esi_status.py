@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from esi.client import get_client, reset_client
-from esi.client._limits import reset_limiter
+from esi.client.limits import reset_limiter
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
-from esi.client import _limits_lease as lease
-from esi.client._limits import Limiter, RateLimitGroup
-from esi.exceptions import EsiErrorLimited
+from esi.client.limits import RateLimitGroup, Reservation
+from esi.client.limits import RedisLimiter as Limiter
+from esi.client.limits import _rules as rules
+from esi.exceptions import EsiErrorLimited, RedisUnavailable
 
 GROUP = RateLimitGroup("robust", 1000, 60.0)
 
@@ -28,13 +29,13 @@ def _child(limiter: Limiter, queue: Any) -> None:
         g = limiter.acquire(GROUP, "app")
         limiter.settle(g, 404, {})
         limiter.flush()
-        queue.put(("ok", limiter._units.stats()["held"]))
+        queue.put(("ok", in_flight(limiter)))  # the parent's unit; the child's went back
     except Exception as exc:  # pragma: no cover - reported to the parent
         queue.put(("error", repr(exc)))
 
 
 def test_a_forked_child_uses_its_own_connection_and_units(limiter: Limiter) -> None:
-    parent = limiter.acquire(None, "app")  # the parent holds a unit and runs a heartbeat
+    parent = limiter.acquire(None, "app")  # the parent holds a unit
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     child = ctx.Process(target=_child, args=(limiter, queue))
@@ -74,23 +75,30 @@ def test_scripts_lost_by_redis_are_loaded_again(limiter: Limiter, redis_client: 
     assert row["used"] == 2 + 5 + 2
 
 
-def test_unreachable_redis_pauses_calls_instead_of_sending_unguarded() -> None:
+def test_unreachable_redis_stops_calls_instead_of_sending_unguarded() -> None:
     dead = redis_lib.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     limiter = Limiter(redis_factory=lambda: dead)
     for group in (None, GROUP):
-        with pytest.raises(EsiErrorLimited, match="Redis") as info:
+        with pytest.raises(RedisUnavailable, match="Redis") as info:
             limiter.acquire(group, "app")
-        assert info.value.retry_after == 5.0
+        assert isinstance(info.value.__cause__, redis_lib.ConnectionError)
+    limiter.settle(Reservation(GROUP, "app", 2, "gone"), 200, {})  # the answer is in hand: logged, not raised
 
 
 def test_a_long_request_keeps_its_unit_and_an_idle_process_gives_it_back(limiter: Limiter, monkeypatch: Any) -> None:
-    monkeypatch.setattr(lease, "UNIT_TTL", 0.3)
-    monkeypatch.setattr(lease, "IDLE", 0.3)
+    monkeypatch.setattr(rules, "request_lifetime", lambda: 3.0)
     r = limiter.acquire(None, "app")
-    time.sleep(1.0)  # three unit lifetimes: only the heartbeat keeps it
+    time.sleep(1.0)  # a long request: its unit lives as long as a request may take
     assert in_flight(limiter) == 1
     limiter.settle(r, 200, {})
-    time.sleep(1.0)
+    assert in_flight(limiter) == 0
+
+
+def test_a_unit_of_a_process_that_died_lapses_after_a_request_lifetime(limiter: Limiter, monkeypatch: Any) -> None:
+    monkeypatch.setattr(rules, "request_lifetime", lambda: 0.3)
+    limiter.acquire(None, "app")  # never settled: its process "died"
+    assert in_flight(limiter) == 1
+    time.sleep(0.4)
     assert in_flight(limiter) == 0
 
 
@@ -99,8 +107,6 @@ def test_a_pause_set_by_another_process_reaches_this_one_within_a_heartbeat(redi
     try:
         here.settle(here.acquire(None, "app"), 200, {})  # a free unit, trusted for a moment
         there.settle(there.acquire(None, "app"), 420, {"Retry-After": "5"})
-        there.flush()
-        time.sleep(lease.HEARTBEAT * 2.5)
         with pytest.raises(EsiErrorLimited) as info:
             here.acquire(None, "app")
         assert 4 < info.value.retry_after <= 5
@@ -112,11 +118,11 @@ def test_a_pause_set_by_another_process_reaches_this_one_within_a_heartbeat(redi
 
 
 def test_late_settles_do_not_bring_back_a_flushed_state(limiter: Limiter, redis_client: Any) -> None:
-    for _ in range(5):
-        limiter.settle(limiter.acquire(GROUP, "app"), 200, {})  # deferred settles, spares held
+    held = [limiter.acquire(GROUP, "app") for _ in range(5)]
     r = limiter.acquire(None, "app")
-    limiter.settle(r, 200, {})  # a unit kept alive by the heartbeat
     redis_client.flushdb()  # what every test's fixture does between tests
-    time.sleep(lease.HEARTBEAT * 3)  # flusher and heartbeat run meanwhile
+    for res in held:
+        limiter.settle(res, 200, {})  # settles that arrive after the flush
+    limiter.settle(r, 200, {})
     limiter.close()
     assert redis_client.keys("esi:limits:*") == []

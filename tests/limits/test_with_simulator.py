@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from esi.client import EsiClient
-from esi.client._limits import Limiter
+from esi.client.limits import RedisLimiter as Limiter
 from esi.exceptions import EsiErrorLimited, EsiNotFound, EsiRateLimited, EsiServerError
 
 

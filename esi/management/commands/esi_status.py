@@ -8,7 +8,7 @@ from typing import Any
 import redis
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from esi.exceptions import EsiError
+from esi.exceptions import EsiError, RedisUnavailable
 
 
 def _secs(value: float | None) -> str:
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 problem = f"{type(exc).__name__}: {exc}"
         try:
             budgets = client.limits.snapshot()
-        except redis.RedisError as exc:
+        except (redis.RedisError, RedisUnavailable) as exc:
             raise CommandError(f"The shared budgets in Redis (ESI_REDIS_URL) cannot be read: {exc}") from exc
         if options["json"]:
             self.stdout.write(json.dumps({"status": status, "error": problem, "limits": budgets}, indent=2))

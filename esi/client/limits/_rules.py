@@ -1,34 +1,42 @@
-"""The rules of ESI's limits that need no Redis: costs, headers, settings, downtime, countdowns."""
+"""The rules of ESI's limits that need no Redis: costs, headers, settings, downtime, pauses."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import re
+import time
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
 from esi.app_settings import esi_settings
+from esi.client._caps import note_capped
 from esi.exceptions import EsiConfigurationError, EsiLimited
 
 __all__ = [
     "ASSUMED_ERROR_LIMIT",
     "IN_FLIGHT_HOLD",
+    "RESERVE_COST",
     "cost_of",
     "downtime_remaining",
     "header_int",
     "header_num",
+    "max_pause",
     "parse_limit",
+    "pause_seconds",
+    "request_lifetime",
     "retry_countdown",
-    "spare_lifetime",
     "threshold",
-    "unit_params",
     "window_seconds",
 ]
 
 #: Errors per window assumed before ESI has told us its limit (ESI's documented 100).
 ASSUMED_ERROR_LIMIT = 100
-#: Longest ``retry_after`` when only requests in flight hold the error budget (they end soon).
+#: Longest ``retry_after`` when only requests in flight hold a budget (they settle soon).
 IN_FLIGHT_HOLD = 1.0
+#: Tokens a request reserves before it is sent (the cost of a 2xx); see ``docs/limits.md``.
+RESERVE_COST = 2
 
 _WINDOW = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*\Z")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -68,13 +76,71 @@ def window_seconds(text: str) -> float | None:
 
 
 def header_num(value: str | None) -> str:
-    """A header's number for Lua, '' when absent or not a number."""
+    """A header's finite number for Lua, '' when absent or not a number."""
     if value is None:
         return ""
     try:
-        return repr(float(value))
+        number = float(value)
     except ValueError:
         return ""
+    return repr(number) if math.isfinite(number) else ""
+
+
+def header_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+# --- pauses ESI asks for -------------------------------------------------------------------------
+
+
+def max_pause() -> float:
+    """``ESI_MAX_PAUSE``: the longest pause accepted from ESI, in seconds."""
+    value = esi_settings.ESI_MAX_PAUSE
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or not math.isfinite(value):
+        raise EsiConfigurationError(f"ESI_MAX_PAUSE must be a number of seconds > 0, e.g. 300; got {value!r}.")
+    return float(value)
+
+
+def pause_seconds(value: str | None, header: str = "Retry-After") -> float | None:
+    """Seconds of a pause ESI asks for (``Retry-After``: seconds or an HTTP date; an error-limit
+    reset), at most ``ESI_MAX_PAUSE``; None when absent or unreadable (NaN, negative, garbage).
+
+    A capped value is logged once per process with what ESI sent: a bogus ``1e9`` or ``inf``
+    must not pause every worker for decades.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    seconds: float | None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = _http_date_from_now(text)
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return None
+    cap = max_pause()
+    if seconds <= cap:
+        return seconds
+    note_capped("ESI_MAX_PAUSE", text, f"a pause (seconds) in {header} of")
+    return cap
+
+
+def _http_date_from_now(text: str) -> float | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - time.time())
+
+
+# --- settings ------------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=16)
@@ -109,17 +175,16 @@ def threshold() -> int:
     return value
 
 
-def unit_params() -> tuple[int, float, int]:
-    return threshold(), IN_FLIGHT_HOLD, ASSUMED_ERROR_LIMIT
+def request_lifetime() -> float:
+    """The longest one request may take, plus 5 s: how long an error-limit unit or a reservation
+    in flight counts as in flight if its process dies before settling it.
 
-
-def header_int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
+    A free pooled connection and the connect, then the whole exchange: ``ESI_REQUEST_DEADLINE``
+    or the write and read timeouts, whichever is longer.
+    """
+    s = esi_settings
+    exchange = max(float(s.ESI_REQUEST_DEADLINE), float(s.ESI_REQUESTS_WRITE_TIMEOUT + s.ESI_REQUESTS_READ_TIMEOUT))
+    return float(s.ESI_REQUESTS_POOL_TIMEOUT + s.ESI_REQUESTS_CONNECT_TIMEOUT) + exchange + 5.0
 
 
 def retry_countdown(exc: EsiLimited, *, spread: float = 0.1, cap: float = 30.0) -> float:
@@ -130,15 +195,3 @@ def retry_countdown(exc: EsiLimited, *, spread: float = 0.1, cap: float = 30.0) 
     """
     wait = max(0.0, exc.retry_after)
     return wait + random.uniform(0.0, min(cap, max(0.1, wait * spread)))
-
-
-def spare_lifetime() -> float:
-    """How long a spare reservation of a batch stays booked: longer than any request may take."""
-    s = esi_settings
-    timeouts = (
-        s.ESI_REQUESTS_CONNECT_TIMEOUT
-        + s.ESI_REQUESTS_READ_TIMEOUT
-        + s.ESI_REQUESTS_WRITE_TIMEOUT
-        + s.ESI_REQUESTS_POOL_TIMEOUT
-    )
-    return float(timeouts) + 5.0
