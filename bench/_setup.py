@@ -7,6 +7,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+#: The start of a bench child process (``str.format`` with root, redis, url): Django configured for
+#: the client, and ``rss()``, the process's resident memory in bytes.
+CHILD_PRELUDE = """
+import os, sys, time, json
+sys.path.insert(0, {root!r})
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+import django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "esi"],
+    DATABASES={{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}},
+    ESI_REDIS_URL={redis!r}, ESI_API_URL={url!r}, ESI_DOWNTIME_START="", LOGGING_CONFIG=None)
+django.setup()
+"""
+
 
 def redis_url() -> str:
     """The bench's Redis database (``bench/run.py`` passes it as ``ESI_REDIS_URL``)."""

@@ -40,7 +40,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from _setup import configure_django, redis_url, simulator  # noqa: E402  (bench/ is on the path)
+from _setup import CHILD_PRELUDE, configure_django, redis_url, simulator  # noqa: E402  (bench/ is on the path)
 
 VENV10 = BENCH / ".venv-django-esi10"
 PAGES, LATENCY = 50, 0.05
@@ -189,18 +189,9 @@ def pages(control: Any, rounds: int) -> dict[str, Any]:
     }
 
 
-_COLD = """
-import os, sys, time, json
-sys.path.insert(0, {root!r})
-def rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-import django
-from django.conf import settings
-settings.configure(INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "esi"],
-    DATABASES={{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}},
-    ESI_REDIS_URL={redis!r}, ESI_API_URL={url!r}, LOGGING_CONFIG=None)
-django.setup()
+_COLD = (
+    CHILD_PRELUDE
+    + """
 rss0, t0 = rss(), time.perf_counter()
 from esi.client import get_client
 client = get_client()
@@ -210,6 +201,7 @@ client.spec.get("GetStatus")
 t1 = time.perf_counter()
 json.dump({{"seconds": t1 - t0, "rss_mb": (rss() - rss0) / 2**20, "operations": len(ops)}}, sys.stdout)
 """
+)
 
 
 def cold_start(url: str, runs: int = 5) -> dict[str, Any]:

@@ -23,24 +23,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _setup import redis_url, simulator
+from _setup import CHILD_PRELUDE, redis_url, simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 5
 BUDGET_S, BUDGET_MB = 0.3, 15.0
 
-_CHILD = """
-import os, sys, time, json
-sys.path.insert(0, {root!r})
-def rss():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-import django
-from django.conf import settings
-settings.configure(INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "esi"],
-    DATABASES={{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}},
-    ESI_REDIS_URL={redis!r}, ESI_API_URL={url!r}, ESI_DOWNTIME_START="", LOGGING_CONFIG=None)
-django.setup()
+_CHILD = (
+    CHILD_PRELUDE
+    + """
 import redis
 store = redis.Redis.from_url({redis!r})
 scenario = {scenario!r}
@@ -72,6 +63,7 @@ if scenario != "cold":
     out["extra_mb"] = (rss() - rss1) / 2**20
 json.dump(out, sys.stdout)
 """
+)
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from esi.exceptions import EsiNotFound, OperationNotInView
 from esi_tasks import scheduling
@@ -13,6 +12,8 @@ from esi_tasks._keys import fetch_identity
 from esi_tasks.fetching import fetch
 from esi_tasks.models import EndpointSchedule
 from esi_tasks.tasks import fetch_endpoint, run_schedule
+from tests.tasks.test_admin_schedules import _form as admin_form
+from tests.tasks.test_admin_schedules import admin_client  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -78,30 +79,13 @@ def test_validation_uses_the_view_of_the_schedules_date(esi_sim):
     assert op_id == "GetCharactersDetail" and errors == {}
 
 
-@pytest.fixture
-def admin_client(client):
-    user = get_user_model().objects.create_superuser("admin", "admin@example.com", "pw")
-    client.force_login(user)
-    return client
-
-
 def _form(**overrides):
-    data = {
-        "name": "sov",
-        "operation": "GetSovereigntyMap",
-        "params": "{}",
-        "token": "",
-        "compatibility_date": "2020-01-01",
-        "language": "",
-        "kind": "interval",
-        "every_minutes": "5",
-        "crontab": "",
-        "enabled": "on",
-    }
-    return {**data, **overrides}
+    return admin_form(
+        **{"name": "sov", "operation": "GetSovereigntyMap", "compatibility_date": "2020-01-01", **overrides}
+    )
 
 
-def test_admin_picker_and_checks_use_the_schedules_view(admin_client, esi_sim):
+def test_admin_picker_and_checks_use_the_schedules_view(admin_client, esi_sim):  # noqa: F811 - the fixture
     page = admin_client.get(ADD_URL).content.decode()
     assert 'value="2026-08-04"' in page and 'value="GetFreelanceJobsListing"' in page
     assert 'value="GetSovereigntyMap"' not in page  # not in the default date's view
