@@ -172,7 +172,7 @@ def _check_misc() -> list[CheckMessage]:
         )
     date = esi_settings.valid_or_none("ESI_COMPATIBILITY_DATE")
     if date is not None:
-        from esi.client._dates import check_date
+        from esi._dates import check_date
 
         try:
             check_date(date, name="ESI_COMPATIBILITY_DATE")

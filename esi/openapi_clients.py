@@ -26,8 +26,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from esi._dates import check_date
 from esi.client import EsiClient, EsiResponse, get_client
-from esi.client._dates import check_date
 from esi.exceptions import InvalidParameter, OperationNotInView, UnknownOperation
 
 __all__ = ["ESIClient", "ESIClientProvider", "ESITag", "EsiObject", "EsiOperation", "LegacyResponse"]

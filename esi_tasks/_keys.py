@@ -39,7 +39,7 @@ def fetch_identity(
 ) -> str:
     """The identity of one fetch: equal for calls that would send the same request (same date too:
     given as an option or among the parameters, and none meaning the default client's)."""
-    from esi.client._spec import default_date
+    from esi._dates import default_date
 
     params = dict(params)
     compatibility_date = params.pop("compatibility_date", None) or compatibility_date or default_date()

@@ -70,7 +70,7 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from esi.client._spec import default_date
+        from esi._dates import default_date
 
         date = getattr(self.instance, "compatibility_date", "") or default_date()
         self.fields["compatibility_date"].initial = date
@@ -105,8 +105,7 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def _clean_date(self, data: dict[str, Any]) -> str | None:
         """The schedule's compatibility date (ESI_COMPATIBILITY_DATE when left empty); None when invalid."""
-        from esi.client._dates import check_date
-        from esi.client._spec import default_date
+        from esi._dates import check_date, default_date
         from esi.exceptions import EsiRequestError
 
         try:

@@ -29,7 +29,7 @@ def _key(operation: str, params: Mapping[str, Any], character_id: int | None, da
     """One key per operation, parameters, character and compatibility date (each view its own answers;
     no date: the default client's)."""
     if date is None:
-        from esi.client._spec import default_date
+        from esi._dates import default_date
 
         date = default_date()
     return f"{PREFIX}:errmem:{digest(canonical_operation(operation, date), dict(params), character_id, date)}"

@@ -115,7 +115,7 @@ class EndpointSchedule(models.Model):
         from esi_tasks import keep_fresh, scheduling
 
         if not self.compatibility_date:  # the date it is made for stays with it
-            from esi.client._spec import default_date
+            from esi._dates import default_date
 
             self.compatibility_date = default_date()
         before = type(self).objects.filter(pk=self.pk).first() if self.pk else None

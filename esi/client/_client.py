@@ -20,16 +20,16 @@ import httpx
 import redis as redis_lib
 from django.views.decorators.debug import sensitive_variables
 
+from esi._dates import check_date, default_date
 from esi.app_settings import esi_settings
 from esi.client import limits as _limits
 from esi.client._accessors import Tag
 from esi.client._cache import CacheEntry, ResponseCache, cache_key
-from esi.client._dates import check_date
 from esi.client._operations import TokenContext, resolve_token, validate_params
 from esi.client._pagination import crawl_pages, walk_cursor, walk_from_id
 from esi.client._response import EsiResponse
 from esi.client._retry import RetryPolicy, is_retry_safe
-from esi.client._spec import Operation, SpecIndex, default_date, get_spec
+from esi.client._spec import Operation, SpecIndex, get_spec
 from esi.client._transport import Transport, settings_generation
 from esi.client._views import get_view, spec_from_file
 from esi.client.limits import Pending, Reservation, RoundTrip, pause_seconds

@@ -372,7 +372,7 @@ class SpecIndex:
 def get_spec(compatibility_date: str | None = None) -> SpecIndex:
     """The view of ``compatibility_date``; without one, the default client's: ``ESI_SPEC_FILE``
     when set, else the view of ``ESI_COMPATIBILITY_DATE``. Each is loaded once per process."""
-    from esi.client._dates import check_date
+    from esi._dates import check_date, default_date
     from esi.client._views import get_view, spec_from_file
 
     if compatibility_date is None:
@@ -380,17 +380,6 @@ def get_spec(compatibility_date: str | None = None) -> SpecIndex:
             return spec_from_file(esi_settings.ESI_SPEC_FILE)
         return get_view(default_date())
     return get_view(check_date(compatibility_date))
-
-
-def default_date() -> str:
-    """``ESI_COMPATIBILITY_DATE`` as ``YYYY-MM-DD``; EsiConfigurationError when it is not a valid date."""
-    from esi.client._dates import check_date
-    from esi.exceptions import EsiConfigurationError, InvalidParameter
-
-    try:
-        return check_date(esi_settings.ESI_COMPATIBILITY_DATE, name="ESI_COMPATIBILITY_DATE")
-    except InvalidParameter as exc:
-        raise EsiConfigurationError(f"{exc} Fix the setting, or leave it unset for the bundled date.") from None
 
 
 def clear_spec_cache() -> None:

@@ -17,20 +17,18 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import redis as redis_lib
 
+from esi._dates import OLDEST_DATE, bundled_dates
+from esi._dates import bundled as _bundled
 from esi.app_settings import esi_settings
-from esi.client._dates import OLDEST_DATE
 from esi.client._spec import Location, SpecIndex
 from esi.exceptions import EsiError, EsiSpecError
 
 __all__ = [
-    "DATA_DIR",
-    "bundled_dates",
     "cached_dates",
     "clear_views",
     "fetch_document",
@@ -41,23 +39,12 @@ __all__ = [
 
 logger = logging.getLogger("esi.client")
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 _REDIS_KEY = "esi:spec:v1:{date}"
 _REDIS_DATES = "esi:spec:v1:dates"
 
 _lock = threading.Lock()
 _views: dict[tuple[str, str], SpecIndex] = {}  # (ESI_API_URL, date) -> view
 _files: dict[str, SpecIndex] = {}  # path -> index (bundled and ESI_SPEC_FILE/spec_file documents)
-
-
-@lru_cache(maxsize=1)
-def _bundled() -> dict[str, Path]:
-    return {p.stem.removeprefix("openapi-"): p for p in sorted(DATA_DIR.glob("openapi-*.json"))}
-
-
-def bundled_dates() -> tuple[str, ...]:
-    """Dates of the bundled views, oldest first (they work offline)."""
-    return tuple(_bundled())
 
 
 def _base_url() -> str:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 def _stamp_existing(apps: Any, schema_editor: Any) -> None:
-    from esi.client._spec import default_date
+    from esi._dates import default_date
 
     schedule = apps.get_model("esi_tasks", "EndpointSchedule")
     schedule.objects.filter(compatibility_date="").update(compatibility_date=default_date())

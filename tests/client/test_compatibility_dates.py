@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
+from esi._dates import newest_date
 from esi.client import get_client, reset_client
-from esi.client._dates import newest_date
 from esi.client._views import cached_dates, clear_views, get_view
 from esi.exceptions import InvalidParameter, OperationNotInView
 from esi.openapi_clients import ESIClientProvider

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from esi._dates import check_date, default_date
 from esi.app_settings import esi_settings
-from esi.client._dates import check_date
-from esi.client._spec import SpecIndex, clear_spec_cache, default_date
+from esi.client._spec import SpecIndex, clear_spec_cache
 from esi.client._views import cached_dates, fetch_document, store_view
 from esi.exceptions import EsiError
 
