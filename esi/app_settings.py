@@ -300,6 +300,27 @@ _CAPS: tuple[Setting, ...] = (
 )
 SETTINGS = SETTINGS + _CAPS
 
+# --- Refresh tokens at rest (docs/security.md) ----------------------------------------------
+_ENCRYPTION: tuple[Setting, ...] = (
+    Setting(
+        "ESI_TOKEN_ENCRYPTION",
+        True,
+        (bool,),
+        "Store refresh tokens encrypted (Fernet); plaintext rows written before stay readable until "
+        "manage.py esi_encrypt_tokens (or their next refresh) encrypts them.",
+        "extra",
+    ),
+    Setting(
+        "ESI_TOKEN_ENCRYPTION_KEYS",
+        (),
+        (list, tuple),
+        "Fernet keys for refresh tokens, newest first: the first encrypts, all decrypt (rotation). "
+        "Empty: keys derived from SECRET_KEY and SECRET_KEY_FALLBACKS.",
+        "extra",
+    ),
+)
+SETTINGS = SETTINGS + _ENCRYPTION
+
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 

@@ -113,7 +113,32 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     messages += _check_read_timeout()
     messages += _check_urls()
     messages += _check_misc()
+    messages += _check_encryption_keys()
     return messages
+
+
+def _check_encryption_keys() -> list[CheckMessage]:
+    """Every ``ESI_TOKEN_ENCRYPTION_KEYS`` entry must be a Fernet key (docs/security.md)."""
+    from cryptography.fernet import Fernet
+
+    keys = esi_settings.ESI_TOKEN_ENCRYPTION_KEYS
+    if not isinstance(keys, list | tuple):
+        return []  # reported as a type error already
+    bad = []
+    for n, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            bad.append(n)
+    if not bad:
+        return []
+    return [
+        Error(
+            f"ESI_TOKEN_ENCRYPTION_KEYS entries {bad} are not Fernet keys (32 url-safe base64-encoded bytes).",
+            hint="Make one with: python manage.py esi_encrypt_tokens --generate-key",
+            id="esi.E020",
+        )
+    ]
 
 
 def _check_read_timeout() -> list[CheckMessage]:

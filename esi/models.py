@@ -3,7 +3,8 @@
 The tables keep the names and columns of django-esi 10 (``esi_scope``, ``esi_token``,
 ``esi_token_scopes``, ``esi_callbackredirect``) so an existing site upgrades in place; the
 columns added since (``access_token_expires``, ``updated``, the PKCE verifier...) come in later
-migrations. Access and refresh tokens are secrets: they never appear in ``str``/``repr``.
+migrations. Access and refresh tokens are secrets: they never appear in ``str``/``repr``, and
+refresh tokens are stored encrypted (:class:`esi.fields.EncryptedTextField`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from esi.app_settings import esi_settings
-from esi.exceptions import TokenError
+from esi.exceptions import EsiConfigurationError, TokenError
+from esi.fields import EncryptedTextField
 from esi.managers import ScopesArg, TokenManager
 
 __all__ = ["CallbackRedirect", "Scope", "Token"]
@@ -66,8 +68,11 @@ class Token(models.Model):
         editable=False,
         help_text="When the access token expires; empty means unknown (refreshed on first use).",
     )
-    refresh_token = models.TextField(
-        blank=True, null=True, help_text="A re-usable token to generate new access tokens upon expiry.", editable=False
+    refresh_token = EncryptedTextField(
+        blank=True,
+        null=True,
+        help_text="A re-usable token to generate new access tokens upon expiry (encrypted at rest).",
+        editable=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -138,8 +143,10 @@ class Token(models.Model):
 
     @property
     def can_refresh(self) -> bool:
-        """Whether SSO can renew this token (it has a refresh token)."""
-        return bool(self.refresh_token)
+        """Whether SSO can renew this token (it has a refresh token this site can decrypt)."""
+        from esi._crypto import Undecryptable
+
+        return bool(self.refresh_token) and not isinstance(self.refresh_token, Undecryptable)
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -153,6 +160,8 @@ class Token(models.Model):
         """
         from esi.sso._tokens import ensure_fresh
 
+        if self.needs_refresh:
+            self._check_readable()
         ensure_fresh(self)
         return self.access_token
 
@@ -164,6 +173,7 @@ class Token(models.Model):
         """
         from esi.sso._tokens import ensure_fresh
 
+        self._check_readable()
         ensure_fresh(self, force=True)
 
     def refresh_or_delete(self) -> None:
@@ -182,7 +192,20 @@ class Token(models.Model):
         """Revoke the refresh token at SSO and delete this token."""
         from esi.sso._tokens import revoke
 
+        self._check_readable()
         revoke(self)
+
+    def _check_readable(self) -> None:
+        """Never send SSO a refresh token no configured key decrypts: SSO would refuse it and the
+        token would be deleted, when putting the old key back would have saved it."""
+        from esi._crypto import Undecryptable
+
+        if isinstance(self.refresh_token, Undecryptable):
+            raise EsiConfigurationError(
+                f"The refresh token of token {self.pk} (character {self.character_id}) cannot be decrypted with "
+                "the configured keys; put the key it was encrypted with back into ESI_TOKEN_ENCRYPTION_KEYS "
+                "(or SECRET_KEY_FALLBACKS)."
+            )
 
     @classmethod
     def get_token(cls, character_id: int, scopes: ScopesArg) -> Token | Literal[False]:

@@ -131,6 +131,7 @@ def test_migrate_applies_only_our_new_migrations_and_keeps_every_row(legacy_db: 
         "esi.0014_token_expiry_and_updated",
         "esi.0015_delete_stale_callback_redirects",
         "esi.0016_callbackredirect_pkce",
+        "esi.0017_token_refresh_token_encrypted",
     ]
     assert applied(legacy_db)[: len(THEIR_MIGRATIONS)] == THEIR_MIGRATIONS
     for table, content in before.items():
@@ -160,6 +161,15 @@ def test_migrating_twice_is_a_no_op(migrated_db: Path) -> None:
     assert "No migrations to apply" in output
 
 
+def test_encrypted_rows_are_decrypted_on_the_way_back(migrated_db: Path, legacy_db: Path) -> None:
+    plain = rows(legacy_db, "select id, refresh_token from esi_token order by id")
+    django(migrated_db, "esi_encrypt_tokens")
+    encrypted = rows(migrated_db, "select id, refresh_token from esi_token order by id")
+    assert encrypted != plain and all(v is None or v.startswith("esi-fernet$") for _, v in encrypted)
+    django(migrated_db, "migrate", "esi", "0016", "--noinput")
+    assert rows(migrated_db, "select id, refresh_token from esi_token order by id") == plain
+
+
 def test_back_to_the_django_esi_10_schema_keeps_the_tokens(migrated_db: Path, legacy_db: Path) -> None:
     django(migrated_db, "migrate", "esi", "0001", "--noinput")
     assert esi_columns(migrated_db) == esi_columns(legacy_db)
@@ -178,7 +188,7 @@ def test_fresh_database_forward_and_back_to_zero(tmp_path: Path) -> None:
     assert esi_schema(db) == []
     assert applied(db) == []
     django(db, "migrate", "--noinput")
-    assert applied(db)[-1] == "0016_callbackredirect_pkce"
+    assert applied(db)[-1] == "0017_token_refresh_token_encrypted"
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):  # the suite runs on PostgreSQL: there too
         postgresql_forward_and_back_to_zero(url)
@@ -256,7 +266,7 @@ def postgresql_forward_and_back_to_zero(url: str) -> None:
         django(Path("unused"), "migrate", "esi", "zero", "--noinput", env=env)
         django(Path("unused"), "migrate", "--noinput", env=env)
         out = django(Path("unused"), "showmigrations", "esi", env=env)
-        assert "[X] 0016_callbackredirect_pkce" in out
+        assert "[X] 0017_token_refresh_token_encrypted" in out
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -92,3 +92,10 @@ def test_compatibility_date_out_of_range_names_the_valid_dates(date: str, text: 
     with override_settings(ESI_COMPATIBILITY_DATE=date):
         (message,) = check_setting_values()
     assert message.id == "esi.E016" and text in message.msg and "valid dates are 2020-01-01 to" in message.msg
+
+
+@override_settings(ESI_TOKEN_ENCRYPTION_KEYS=["not-a-key"], ESI_MAX_PAGES=0)
+def test_bad_encryption_key_and_cap_are_refused() -> None:
+    messages = check_setting_values()
+    assert _ids(messages) == {"esi.E020", "esi.E012"}
+    assert any("--generate-key" in (m.hint or "") for m in messages)
