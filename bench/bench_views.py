@@ -76,12 +76,18 @@ def _scenario(url: str, scenario: str) -> dict[str, Any]:
     for _ in range(RUNS):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
         runs.append(json.loads(out.stdout))
-    result = {"cold_s": _median(runs, "cold_s"), "cold_mb": _median(runs, "cold_mb"), "runs": runs}
+    result = {
+        "cold_s": _median(runs, "cold_s"),
+        "cold_min_s": min(r["cold_s"] for r in runs),  # the least contended run (a shared machine)
+        "cold_mb": _median(runs, "cold_mb"),
+        "runs": runs,
+    }
     if scenario == "cold":
         result.update({k: _median(runs, k) for k in ("import_s", "view_s", "index_s", "pool_s")})
     elif scenario != "floor":
         result.update(
             extra_s=_median(runs, "extra_s"),
+            extra_min_s=min(r["extra_s"] for r in runs),
             extra_mb=_median(runs, "extra_mb"),
             extra_operations=runs[0]["extra_operations"],
             extra_source=runs[-1]["extra_source"],
@@ -114,8 +120,8 @@ def summary(r: dict[str, Any]) -> list[str]:
     cold, floor = r["cold"], r["floor"]
     lines = [
         f"cold start (first client, bundled view, {r['cold']['runs'][0]['operations']} operations indexed): "
-        f"{cold['cold_s']:.3f} s (budget {BUDGET_S} s, {cold['cold_s'] / BUDGET_S:.2f} of it), "
-        f"+{cold['cold_mb']:.1f} MB RSS",
+        f"{cold['cold_s']:.3f} s median, {cold['cold_min_s']:.3f} s best (budget {BUDGET_S} s: "
+        f"{cold['cold_s'] / BUDGET_S:.2f} / {cold['cold_min_s'] / BUDGET_S:.2f} of it), +{cold['cold_mb']:.1f} MB RSS",
         f"  of which: imports {cold['import_s']:.3f} s, view {cold['view_s']:.3f} s, index {cold['index_s']:.3f} s, "
         f"pool {cold['pool_s']:.3f} s",
         f"  floor (import httpx + redis, one httpx.Client): {floor['cold_s']:.3f} s; cold start / floor "
@@ -124,9 +130,9 @@ def summary(r: dict[str, Any]) -> list[str]:
     for name, label in (("bundled", "bundled 2020-01-01"), ("stored", "from Redis 2026-05-19"), ("fetched", "fetched")):
         x = r[name]
         lines.append(
-            f"extra view ({label}, {x['extra_operations']} operations): {x['extra_s']:.3f} s "
-            f"({x['extra_s'] / BUDGET_S:.2f} of {BUDGET_S} s), +{x['extra_mb']:.1f} MB RSS "
-            f"({x['extra_mb'] / BUDGET_MB:.2f} of {BUDGET_MB:.0f} MB)"
+            f"extra view ({label}, {x['extra_operations']} operations): {x['extra_s']:.3f} s median, "
+            f"{x['extra_min_s']:.3f} s best ({x['extra_s'] / BUDGET_S:.2f} of {BUDGET_S} s), "
+            f"+{x['extra_mb']:.1f} MB RSS ({x['extra_mb'] / BUDGET_MB:.2f} of {BUDGET_MB:.0f} MB)"
         )
     return lines
 
