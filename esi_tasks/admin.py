@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from esi_tasks import permissions, scheduling
+from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
 from esi_tasks.models import EndpointSchedule
 
 __all__ = ["EndpointScheduleAdmin", "EndpointScheduleForm"]
@@ -199,8 +200,12 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         from esi_tasks.tasks import run_schedule
 
         allowed = self._allowed(request, queryset)
-        for schedule in allowed:
-            run_schedule.delay(schedule.pk)
+        try:
+            for schedule in allowed:
+                run_schedule.apply_async((schedule.pk,), retry_policy=QUICK_RETRY)
+        except BROKER_ERRORS as exc:  # a message, not a 500 page
+            self.message_user(request, f"Not queued: {broker_problem(exc)}", messages.ERROR)
+            return
         if allowed:
             self.message_user(request, f"Queued {len(allowed)} schedule(s) to run now.", messages.SUCCESS)
 

@@ -9,6 +9,9 @@
 
 At most ``ESI_MAX_PAGES`` pages per call: a larger ``X-Pages`` raises ``EsiResponseTooLarge``
 before page 2 is asked for; a walk stops after that many steps.
+
+:data:`page_progress` (a context variable, e.g. set by ``esi_fetch --all-pages``) is called with
+the operation id and the page count after each ``X-Pages`` page arrives, from the crawl's threads.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
@@ -27,7 +31,7 @@ from esi.client._response import EsiResponse
 from esi.client._spec import Operation
 from esi.exceptions import EsiNotFound, EsiResponseTooLarge, EsiTransportError
 
-__all__ = ["MAX_RESTARTS", "crawl_pages", "walk_cursor", "walk_from_id"]
+__all__ = ["MAX_RESTARTS", "crawl_pages", "page_progress", "walk_cursor", "walk_from_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +39,9 @@ MAX_RESTARTS = 3
 _ID_FIELDS = {"from_id": "transaction_id", "last_mail_id": "mail_id"}
 
 Fetch = Callable[[Operation, dict[str, Any], TokenContext, str | None, bool], EsiResponse]
+
+#: ``callback(operation_id, total_pages)`` after each page of an ``X-Pages`` crawl, or ``None``.
+page_progress: ContextVar[Callable[[str, int], None] | None] = ContextVar("esi_page_progress", default=None)
 
 
 class _SnapshotChanged(Exception):
@@ -73,10 +80,13 @@ def crawl_pages(
 ) -> EsiResponse:
     """Every page of an ``X-Pages`` operation, in page order."""
     concurrency = max(1, int(esi_settings.ESI_PAGE_CONCURRENCY))
+    report = page_progress.get()  # read here: the page threads do not see this context
     for attempt in range(MAX_RESTARTS + 1):
         refresh = force or attempt > 0
         first = fetch(op, {k: v for k, v in values.items() if k != "page"}, ctx, language, refresh)
         total = first.pages or 1
+        if report is not None:
+            report(op.id, total)
         if total <= 1:
             return _join([first])
         _check_pages(op, total)
@@ -91,6 +101,8 @@ def crawl_pages(
                     f"page {n}: X-Pages {r.pages} / Last-Modified {r.last_modified} instead of "
                     f"{total} / {first.last_modified}"
                 )
+            if report is not None:
+                report(op.id, total)
             return r
 
         with ThreadPoolExecutor(max_workers=min(concurrency, total - 1), thread_name_prefix="esi-page") as pool:

@@ -9,10 +9,23 @@ import redis
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from esi.exceptions import EsiError, RedisUnavailable
+from esi.management.errors import one_line_errors, redis_message
 
 
 def _secs(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
+
+
+def _error_window(e: dict[str, Any]) -> str:
+    """What is known of ESI's error window, in words.
+
+    Only answers of routes without a rate-limit group carry ``X-ESI-Error-Limit-*``; until one
+    arrives in the current window nothing is known, and the line says so."""
+    if e["remain"] is None:
+        return "not reported by ESI in the current window (routes without a rate-limit group report it)"
+    limit = f" of {e['limit']}" if e.get("limit") else ""
+    resets = "" if e["reset_in"] is None else f", window resets in {e['reset_in']:.1f} s"
+    return f"{e['remain']}{limit} errors left{resets}"
 
 
 class Command(BaseCommand):
@@ -23,6 +36,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-request", action="store_true", help="only show the budgets; send nothing to ESI")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with one_line_errors():
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         from esi.client import get_client
 
         client = get_client()
@@ -35,8 +52,10 @@ class Command(BaseCommand):
                 problem = f"{type(exc).__name__}: {exc}"
         try:
             budgets = client.limits.snapshot()
-        except (redis.RedisError, RedisUnavailable) as exc:
-            raise CommandError(f"The shared budgets in Redis (ESI_REDIS_URL) cannot be read: {exc}") from exc
+        except RedisUnavailable as exc:
+            raise CommandError(f"The shared budgets cannot be read: {exc}") from exc
+        except redis.RedisError as exc:
+            raise CommandError(f"The shared budgets cannot be read: {redis_message(exc)}") from exc
         if options["json"]:
             self.stdout.write(json.dumps({"status": status, "error": problem, "limits": budgets}, indent=2))
         else:
@@ -58,12 +77,7 @@ class Command(BaseCommand):
             out("Shared limits: off (ESI_RATE_LIMITING = False)")
             return
         e = budgets["error_limit"]
-        remain = "unknown" if e["remain"] is None else str(e["remain"])
-        limit = f" of {e['limit']}" if e.get("limit") else ""
-        out(
-            f"Error limit: {remain}{limit} errors left, window resets in {_secs(e['reset_in'])}, "
-            f"{e['in_flight']} in flight, threshold {e['threshold']}"
-        )
+        out(f"Error limit: {_error_window(e)}, {e['in_flight']} in flight, threshold {e['threshold']}")
         if e["paused"]:
             out(self.style.WARNING(f"  PAUSED ({e['reason']}) for {e['paused_for']:.1f} s: nothing is sent to ESI"))
         d = budgets["downtime"]

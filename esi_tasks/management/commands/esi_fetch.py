@@ -4,17 +4,27 @@ Values are read as JSON when they parse (``character_id=90000001``, ``body=[1,2]
 ``flag=true``) and as text otherwise (``type=sell``). Without ``--enqueue`` the fetch runs in
 this process, exactly as a worker would run it (token choice, error memory, cache); with it,
 ``fetch_endpoint`` is sent to the workers and its result awaited (``--no-wait``: print the task id).
+The JSON goes to stdout; ``--all-pages`` reports the pages on stderr, one line at a time. Errors
+(a Redis or broker that does not answer too) are one ``CommandError`` line, not a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-from esi.exceptions import EsiError
+from esi.client._pagination import page_progress
+from esi.management.errors import one_line_errors
+from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
+
+#: The hint of a NoTokenError is written for the Python API; this command's flag is --token-id.
+_TOKEN_HINT = ("pass token_id=...", "pass --token-id N (the id of a stored token, see the admin)")
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -55,20 +65,56 @@ class Command(BaseCommand):
             "force_refresh": options["force_refresh"],
         }
         try:
-            if options["enqueue"]:
-                from esi_tasks.tasks import fetch_endpoint
-
-                result = fetch_endpoint.delay(options["operation"], **fetch_options, **params)
-                if options["no_wait"]:
-                    data: Any = {"task_id": result.id}
-                else:
-                    data = result.get(timeout=options["timeout"])
-            else:
-                from esi_tasks.fetching import fetch
-
-                data = fetch(options["operation"], params=params, **fetch_options).data
-        except EsiError as exc:
-            raise CommandError(f"{type(exc).__name__}: {exc}") from exc
+            with one_line_errors(), self._pages(options["all_pages"] and not options["enqueue"]):
+                data = self._run(options, fetch_options, params)
+        except CommandError as exc:
+            raise CommandError(str(exc).replace(*_TOKEN_HINT)) from exc.__cause__
         indent = options["indent"] or None
         self.stdout.write(json.dumps(data, indent=indent, ensure_ascii=False, default=str))
         sys.stdout.flush()
+
+    def _run(self, options: dict[str, Any], fetch_options: dict[str, Any], params: dict[str, Any]) -> Any:
+        if not options["enqueue"]:
+            from esi_tasks.fetching import fetch
+
+            return fetch(options["operation"], params=params, **fetch_options).data
+        from esi_tasks.tasks import fetch_endpoint
+
+        try:
+            result = fetch_endpoint.apply_async(
+                (options["operation"],), {**fetch_options, **params}, retry_policy=QUICK_RETRY
+            )
+            if options["no_wait"]:
+                return {"task_id": result.id}
+            return result.get(timeout=options["timeout"])
+        except BROKER_ERRORS as exc:
+            raise CommandError(broker_problem(exc)) from exc
+
+    @contextlib.contextmanager
+    def _pages(self, show: bool) -> Iterator[None]:
+        """With ``--all-pages``: ``GetMarkets...: page 3 of 40`` on stderr, at most ~20 lines."""
+        if not show:
+            yield
+            return
+        progress = PageProgress(self.stderr)
+        token = page_progress.set(progress.page_done)
+        try:
+            yield
+        finally:
+            page_progress.reset(token)
+
+
+class PageProgress:
+    """Counts the pages of a crawl (called from its threads) and writes whole lines."""
+
+    def __init__(self, out: OutputWrapper, lines: int = 20) -> None:
+        self.out, self.lines = out, lines
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def page_done(self, operation: str, total: int) -> None:
+        with self._lock:
+            self.done += 1
+            step = max(1, total // self.lines)
+            if self.done == 1 or self.done == total or self.done % step == 0:
+                self.out.write(f"{operation}: page {self.done} of {total}")

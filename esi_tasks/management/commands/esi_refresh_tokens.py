@@ -1,4 +1,4 @@
-"""``manage.py esi_refresh_tokens [--all] [--enqueue]``: refresh tokens now, with a progress bar.
+"""``manage.py esi_refresh_tokens [--all] [--enqueue]``: refresh tokens now, showing progress.
 
 Default: the tokens the beat sweep would pick (about to lapse, or not validated for
 ``ESI_TOKEN_VALIDATION_PERIOD``); ``--all``: every token with a refresh token. Runs here with
@@ -13,19 +13,23 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from esi.app_settings import esi_settings
 from esi.exceptions import SSOUnavailable
+from esi.management.errors import one_line_errors
 from esi_tasks import token_refresh
+from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
 
 
-class ProgressBar:
-    """``[#######.............]  7/20  refreshed=6 invalid=1`` on one line, redrawn in place."""
+class Progress:
+    """``7/20 tokens  refreshed=6 invalid=1``: whole lines (about ``lines`` of them), never redrawn in
+    place, so log output of the refreshes never shares a line with the progress."""
 
-    def __init__(self, out: Any, total: int, width: int = 30) -> None:
-        self.out, self.total, self.width = out, total, width
+    def __init__(self, out: Any, total: int, lines: int = 10) -> None:
+        self.out, self.total = out, total
+        self.step = max(1, total // lines)
         self.done = 0
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -34,12 +38,12 @@ class ProgressBar:
         with self._lock:
             self.done += 1
             self.counts[outcome] = self.counts.get(outcome, 0) + 1
-            self.draw()
+            if self.done == self.total or self.done % self.step == 0:
+                self.draw()
 
     def draw(self) -> None:
-        filled = int(self.width * self.done / self.total) if self.total else self.width
         counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
-        self.out.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}  {counts}", ending="")
+        self.out.write(f"{self.done}/{self.total} tokens  {counts}".rstrip())
         self.out.flush()
 
 
@@ -55,7 +59,10 @@ class Command(BaseCommand):
         if options["enqueue"]:
             from esi_tasks.tasks import refresh_tokens
 
-            result = refresh_tokens.delay()
+            try:
+                result = refresh_tokens.apply_async(retry_policy=QUICK_RETRY)
+            except BROKER_ERRORS as exc:
+                raise CommandError(broker_problem(exc)) from exc
             self.stdout.write(json.dumps({"task_id": result.id}))
             return
         from esi.models import Token
@@ -70,8 +77,8 @@ class Command(BaseCommand):
         else:
             ids = token_refresh.select_for_sweep()
         concurrency = max(1, int(options["concurrency"] or esi_settings.ESI_REFRESH_SWEEP_CONCURRENCY))
-        bar = ProgressBar(self.stdout, len(ids))
-        bar.draw()
+        bar = Progress(self.stdout, len(ids))
+        self.stdout.write(f"Refreshing {len(ids)} token(s), {concurrency} at once")
 
         def one(token_id: int) -> None:
             try:
@@ -82,8 +89,7 @@ class Command(BaseCommand):
                 connections.close_all()
             bar.advance(outcome)
 
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        with one_line_errors(), ThreadPoolExecutor(max_workers=concurrency) as pool:
             list(pool.map(one, ids))
-        self.stdout.write("")
         summary = ", ".join(f"{v} {k}" for k, v in sorted(bar.counts.items())) or "nothing to do"
         self.stdout.write(self.style.SUCCESS(f"{len(ids)} token(s): {summary}"))
