@@ -57,11 +57,13 @@ def _identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | None:
     return fetch_identity(operation, params, **options)
 
 
-def _is_read(operation: str) -> bool:
+def _is_read(args: Any, kwargs: Mapping[str, Any] | None) -> bool:
+    """Whether the fetch is a GET in the view of its compatibility date."""
+    operation, options, _params = split_fetch_kwargs(args, kwargs)
     try:
         from esi.client import get_client
 
-        return get_client().spec.get(operation).method == "get"
+        return get_client(options.get("compatibility_date")).spec.get(operation or "").method == "get"
     except Exception:  # unknown operation: the task fails with a clear error; nothing to share
         return False
 
@@ -103,7 +105,7 @@ class FetchTask(EsiTask):
             and not self.app.conf.task_always_eager
         )
         identity = _identity(args, kwargs) if shareable else None
-        if identity is not None and _is_read(split_fetch_kwargs(args, kwargs)[0] or ""):
+        if identity is not None and _is_read(args, kwargs):
             task_id = uuid()
             holder = dedup.claim(dedup.queued_key(identity), task_id, self.dedup_timeout)
             if holder is not None:

@@ -206,3 +206,12 @@ def test_an_unwritable_view_folder_is_a_warning_not_a_failure(
     read, write = [r.getMessage() for r in esi_logs.records if r.levelno == logging.WARNING]
     assert read.startswith("Cannot read the stored ESI view of 2025-08-26 in ESI_SPEC_CACHE_DIR")
     assert "is used but not shared" in write and "ESI_SPEC_CACHE_DIR" in write
+
+
+def test_a_provider_of_a_newer_date_calls_the_old_name_by_its_new_one(esi_sim: Any) -> None:
+    provider = ESIClientProvider("2026-08-04", "x", "1", operations=["GetCharactersCharacterId"])
+    data = provider.client.Character.GetCharactersCharacterId(character_id=PILOT).result()
+    assert data["name"] == "Harness Pilot One"
+    assert _sent_dates(esi_sim, "GetCharactersDetail") == ["2026-08-04"]
+    with pytest.raises(OperationNotInView, match="views of 2020-01-01"):
+        ESIClientProvider("2026-08-04", "x", "1", operations=["GetSovereigntyMap"]).client

@@ -109,3 +109,11 @@ def test_no_date_is_the_default_clients_date(esi_sim):
     assert fetch_identity("GetStatus", {"compatibility_date": "2020-01-01"}) == fetch_identity(
         "GetStatus", {}, compatibility_date="2020-01-01"
     )
+
+
+def test_identical_dated_fetches_are_shared(threads_worker, esi_sim):
+    first = fetch_endpoint.delay("GetSovereigntyMap", compatibility_date="2020-01-01")
+    second = fetch_endpoint.delay("GetSovereigntyMap", compatibility_date="2020-01-01")
+    assert second.id == first.id  # one task: the same fetch of the same view
+    first.get(timeout=20)
+    assert len(esi_sim.request_log("GetSovereigntyMap")) == 1
