@@ -2,3 +2,4 @@
 
 __version__ = "10.1.0"
 __title__ = "django-esi"
+__url__ = "https://pypi.org/project/django-esi/"

@@ -11,15 +11,11 @@
 ``scopes`` is a space-separated string or a list of names. Tokens are bound to ``request.user``
 when the user is logged in; anonymous visitors get tokens without a user. Unlike django-esi 10,
 ``@token_required`` never offers an anonymous visitor the stored tokens without a user.
-
-``@rate_limit_retry_task`` is django-esi 10's decorator for bound Celery tasks, kept for code
-written for it (Alliance Auth and its apps).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any
@@ -27,13 +23,23 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
-from esi.exceptions import EsiLimited
+from esi.compat._deprecation import legacy_getattr
 from esi.managers import scope_names_of
 from esi.models import Token
 from esi.sso import take_callback_token
 from esi.views import select_token, sso_redirect
 
-__all__ = ["rate_limit_retry_task", "single_use_token", "token_required", "tokens_required"]
+__all__ = ["single_use_token", "token_required", "tokens_required"]
+
+# django-esi 10's other helpers, served from the compatibility layer on first use.
+__getattr__ = legacy_getattr(
+    "esi.decorators",
+    {
+        "rate_limit_retry_task": ("esi.compat.decorators", "esi_tasks.tasks.fetch_endpoint (re-queues by itself)"),
+        "wait_for_esi_errorlimit_reset": ("esi.compat.decorators", "nothing (limits raise EsiLimited)"),
+        "_check_callback": ("esi.compat.decorators", "esi.sso.take_callback_token"),
+    },
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,35 +127,3 @@ def single_use_token(scopes: Scopes = "", new: bool = False) -> Callable[[View],
     ``new`` is accepted for django-esi 10 code; every call is a new login anyway.
     """
     return _decorator(scopes, lambda request, names, call: sso_redirect(request, names))
-
-
-def rate_limit_retry_task(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Retry a bound Celery task after ESI's wait when it meets a limit (django-esi 10's decorator).
-
-    Put it under ``@shared_task(bind=True)``: when the task raises
-    :class:`~esi.exceptions.EsiLimited` (django-esi 10's ``ESIBucketLimitException`` /
-    ``ESIErrorLimitException``), it is re-queued with ``countdown`` = the error's ``retry_after``
-    instead of failing; the worker never sleeps. Called with no task as first argument, the
-    error is raised as it is.
-    """
-    warnings.warn(
-        f"esi.decorators.rate_limit_retry_task ({func.__module__}.{func.__qualname__}) is kept for django-esi 10 "
-        "code; esi_tasks.tasks.fetch_endpoint re-queues limited calls by itself.",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except EsiLimited as exc:
-            from celery import Task
-
-            task = args[0] if args else None
-            if not isinstance(task, Task):
-                logger.warning("%s: ESI limit reached and not a bound task, so not retried", func.__qualname__)
-                raise
-            raise task.retry(exc=exc, countdown=exc.retry_after) from exc
-
-    return wrapper

@@ -365,10 +365,26 @@ class SSOUnavailable(SSOError):
     """SSO did not answer usefully after retries; stored tokens were left untouched."""
 
 
-def __getattr__(name: str) -> Any:
-    """django-esi 10 names (``HTTPClientError``, ``ESIErrorLimitException``...) still import from here."""
-    from esi import errors
+#: django-esi 10 names this module still offers (the doors into :mod:`esi.compat.errors`).
+_LEGACY_NAMES = {
+    "HTTPError": "esi.exceptions.EsiResponseError",
+    "HTTPClientError": "esi.exceptions.EsiClientError",
+    "HTTPServerError": "esi.exceptions.EsiServerError",
+    "HTTPNotModified": "nothing (a 304 returns the stored data with not_modified=True)",
+    "ESIErrorLimitException": "esi.exceptions.EsiErrorLimited",
+    "ESIBucketLimitException": "esi.exceptions.EsiRateLimited",
+    "TaskBucketLimitException": "esi.exceptions.EsiRateLimited",
+}
 
-    if name in errors.LEGACY_EXCEPTION_NAMES:
-        return getattr(errors, name)
-    raise AttributeError(f"module 'esi.exceptions' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    """django-esi 10 names (``HTTPClientError``, ``ESIErrorLimitException``...) still import from
+    here, with a one-time ``DeprecationWarning``; the compatibility layer is loaded only then."""
+    replacement = _LEGACY_NAMES.get(name)
+    if replacement is None:
+        raise AttributeError(f"module 'esi.exceptions' has no attribute {name!r}")
+    from esi.compat import errors
+    from esi.compat._deprecation import warn_once
+
+    warn_once(f"esi.exceptions.{name}", replacement)
+    return getattr(errors, name)

@@ -188,6 +188,35 @@ class Token(models.Model):
                 self.delete()
 
     @sensitive_variables()  # hides every local below it in error reports (tokens)
+    def update_token_data(self, commit: bool = True) -> None:
+        """Ask SSO who this token belongs to now, and take its character, name and owner hash.
+
+        django-esi 10's ownership check (Alliance Auth runs it every 4 hours). A refreshable
+        token is refreshed at SSO right away, so the answer is SSO's current one: a character
+        moved to another account comes back with a new owner hash, and tokens of the previous
+        owner are deleted (``TokenInvalidError``, as when SSO refuses the refresh token). A token
+        without a refresh token is read from its still-valid access token, else
+        ``NotRefreshableError``; ``SSOUnavailable`` if SSO does not answer. ``commit=False``
+        leaves the name and owner fields unsaved (a rotated refresh token is always stored).
+        """
+        from esi.exceptions import NotRefreshableError
+        from esi.sso import ensure_fresh, verify_access_token
+
+        if self.can_refresh:
+            ensure_fresh(self, force=True)
+        elif self.expired:
+            raise NotRefreshableError(
+                f"Token {self.pk} of character {self.character_id} has expired and has no refresh token; "
+                "its owner cannot be checked. Log the character in again."
+            )
+        claims = verify_access_token(self.access_token)
+        self.character_id = claims.character_id
+        self.character_name = claims.character_name
+        self.character_owner_hash = claims.owner_hash
+        if commit:
+            self.save(update_fields=["character_id", "character_name", "character_owner_hash"])
+
+    @sensitive_variables()  # hides every local below it in error reports (tokens)
     def revoke(self) -> None:
         """Revoke the refresh token at SSO and delete this token."""
         from esi.sso._tokens import revoke

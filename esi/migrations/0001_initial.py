@@ -1,8 +1,9 @@
 """The schema of django-esi 10 after its ``0013_squashed_0012_fix_token_type_choices``.
 
-A database migrated by django-esi 10 already records ``esi.0001_initial``, so this migration is
-not run there and its tables are used as they are; our later migrations start at ``0014`` and
-never reuse one of django-esi's migration names (``0002_scopes_20161208`` ... ``0013_...``).
+A database migrated by django-esi 10 already records ``esi.0001_initial`` … ``esi.0013_...``, so
+these are not run there and its tables are used as they are. On a new database this one creates
+that final schema at once; ``0002_scopes_20161208`` … ``0013_...`` keep django-esi 10's names
+(apps' migrations depend on them) and do nothing. Our own migrations start at ``0014``.
 """
 
 import django.db.models.deletion

@@ -1,0 +1,66 @@
+"""Count and compare Alliance Auth suite results from Django's ``-v 2`` test logs.
+
+``summarize.py LOG``: ``passed/failed/errors/skipped`` of one run.
+``summarize.py BASELINE_LOG OURS_LOG``: both, and every test that passes in the baseline but
+not in ours (exit status 1 when there is one).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+_HEAD = re.compile(r"^(\w+) \(([\w.]+)\)")
+_TAIL = re.compile(r"\.\.\. (ok|FAIL|ERROR|skipped|expected failure|unexpected success)\b")
+_TRAILER = re.compile(r"^(ERROR|FAIL): (\w+) \(([\w.]+)\)", re.M)
+_OUTCOME = {"ok": "passed", "FAIL": "failed", "ERROR": "errors", "skipped": "skipped",
+            "expected failure": "passed", "unexpected success": "failed"}
+
+
+def _name(method: str, where: str) -> str:
+    return where if where.endswith("." + method) else f"{where}.{method}"
+
+
+def results(log: str) -> dict[str, str]:
+    """Each test's outcome, keyed by its dotted name (a docstring may put the outcome a line later)."""
+    found: dict[str, str] = {}
+    current: str | None = None
+    for line in log.splitlines():
+        head = _HEAD.match(line)
+        if head:
+            current = _name(*head.groups())
+        tail = _TAIL.search(line)
+        if tail and current:
+            found.setdefault(current, _OUTCOME[tail.group(1)])
+            current = None
+    # Class- and module-level errors (setUpClass, imports) show only in the trailer.
+    for kind, method, where in _TRAILER.findall(log):
+        found.setdefault(_name(method, where), "failed" if kind == "FAIL" else "errors")
+    return found
+
+
+def counts(found: dict[str, str]) -> dict[str, int]:
+    tally = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    for outcome in found.values():
+        tally[outcome] += 1
+    return tally
+
+
+def main(argv: list[str]) -> int:
+    runs = [results(Path(p).read_text(errors="replace")) for p in argv]
+    for path, found in zip(argv, runs):
+        c = counts(found)
+        print(f"{Path(path).stem}: {c['passed']} passed, {c['failed']} failed, {c['errors']} errors, {c['skipped']} skipped")
+    if len(runs) == 2:
+        base, ours = runs
+        lost = sorted(t for t, o in base.items() if o == "passed" and ours.get(t) != "passed")
+        for test in lost:
+            print(f"passes on the baseline, not here: {test} ({ours.get(test, 'not run')})")
+        print(f"tests passing on the baseline and not here: {len(lost)}")
+        return 1 if lost else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
