@@ -12,6 +12,12 @@ _REPLACEMENTS = {
     "IncompleteResponseError": "esi.exceptions.SSOUnavailable",
     "SSOUnavailableError": "esi.exceptions.SSOUnavailable",
     "SSOOAuthError": "esi.exceptions.SSOError",
+    "HTTPClientError": "esi.exceptions.EsiClientError",
+    "HTTPServerError": "esi.exceptions.EsiServerError",
+    "HTTPNotModified": "nothing (a 304 returns the stored data with not_modified=True)",
+    "ESIErrorLimitException": "esi.exceptions.EsiErrorLimited",
+    "ESIBucketLimitException": "esi.exceptions.EsiRateLimited",
+    "TaskBucketLimitException": "esi.exceptions.EsiRateLimited",
 }
 
 __getattr__ = legacy_getattr("esi.errors", {name: ("esi.compat.errors", new) for name, new in _REPLACEMENTS.items()})

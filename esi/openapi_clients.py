@@ -5,10 +5,12 @@ from esi.compat._deprecation import legacy_getattr
 
 _NEW = "esi.client.get_client(compatibility_date=...)"
 
+__all__ = ["ESIClient", "ESIClientProvider", "ESITag", "EsiObject", "EsiOperation", "LegacyResponse"]
+
 __getattr__ = legacy_getattr(
     "esi.openapi_clients",
     {
         name: ("esi.compat.openapi_clients", _NEW)
-        for name in ("ESIClient", "ESIClientProvider", "ESITag", "EsiObject", "EsiOperation", "LegacyResponse")
+        for name in __all__
     },
 )

@@ -11,9 +11,10 @@ import re
 import sys
 from pathlib import Path
 
-_HEAD = re.compile(r"^(\w+) \(([\w.]+)\)")
-_TAIL = re.compile(r"\.\.\. (ok|FAIL|ERROR|skipped|expected failure|unexpected success)\b")
-_TRAILER = re.compile(r"^(ERROR|FAIL): (\w+) \(([\w.]+)\)", re.M)
+_HEAD = re.compile(r"^([\w.]+) \(([\w.]+)\)")
+# The outcome ends the "... " line, or stands on a line of its own after what the test printed.
+_TAIL = re.compile(r"(?:\.\.\. |^)(ok|FAIL|ERROR|skipped|expected failure|unexpected success)(?:$| ')")
+_TRAILER = re.compile(r"^(ERROR|FAIL): ([\w.]+) \(([\w.]+)\)", re.M)
 _OUTCOME = {"ok": "passed", "FAIL": "failed", "ERROR": "errors", "skipped": "skipped",
             "expected failure": "passed", "unexpected success": "failed"}
 
@@ -55,8 +56,10 @@ def main(argv: list[str]) -> int:
     if len(runs) == 2:
         base, ours = runs
         lost = sorted(t for t, o in base.items() if o == "passed" and ours.get(t) != "passed")
-        for test in lost:
+        for test in lost[:40]:
             print(f"passes on the baseline, not here: {test} ({ours.get(test, 'not run')})")
+        if len(lost) > 40:
+            print(f"... and {len(lost) - 40} more")
         print(f"tests passing on the baseline and not here: {len(lost)}")
         return 1 if lost else 0
     return 0

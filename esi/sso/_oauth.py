@@ -9,24 +9,21 @@ because an ``OAuth2Client`` remembers the last token it saw and must not be shar
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from collections.abc import Generator
+
 import httpx
 from authlib.common.security import generate_token
-from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client import OAuthError
-
-with warnings.catch_warnings():
-    # authlib would like the "httpx2" fork; this project deliberately uses httpx itself.
-    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
-    from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.client import OAuth2Client as ProtocolClient
 
 from esi.app_settings import esi_settings
 from esi.exceptions import SSOError, TokenInvalidError
-from esi.sso._http import raise_for_retryable, retrying, shared_transport, sso_headers, sso_timeout
+from esi.sso._http import http_client, raise_for_retryable, retrying
 from esi.sso._metadata import get_metadata
 
 __all__ = [
@@ -78,7 +75,37 @@ class TokenResponse:
         )
 
 
-def _client() -> OAuth2Client:
+class _HttpxClientAuth(httpx.Auth):
+    """authlib's client authentication (``client_secret_basic``...) as an httpx auth flow."""
+
+    requires_request_body = True
+
+    def __init__(self, client_id: str, client_secret: str | None, auth_method: str | None = None) -> None:
+        self._auth = ClientAuth(client_id, client_secret, auth_method)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        url, headers, body = self._auth.prepare(
+            request.method, str(request.url), dict(request.headers), request.content.decode()
+        )
+        headers.pop("Content-Length", None)
+        yield httpx.Request(request.method, url, headers=headers, content=body, extensions=request.extensions)
+
+
+class SSOClient(ProtocolClient):  # type: ignore[misc]
+    """authlib's framework-neutral OAuth 2.0 client, sending through our own ``httpx`` client.
+
+    authlib's httpx integration subclasses whichever of ``httpx2``/``httpx`` it finds installed
+    (``httpx2`` wherever Alliance Auth is), and then cannot use our ``httpx`` transport. Its
+    protocol core takes any client as ``session`` instead: authlib still builds every request
+    (Basic client authentication, PKCE, form bodies) and parses every answer, and all traffic to
+    SSO goes through the one pooled ``httpx`` transport, whatever else is installed.
+    """
+
+    client_auth_class = _HttpxClientAuth
+    oauth_error_class = OAuthError
+
+
+def _client() -> SSOClient:
     client_id = esi_settings.ESI_SSO_CLIENT_ID
     if not client_id:
         from esi.exceptions import EsiConfigurationError
@@ -87,16 +114,14 @@ def _client() -> OAuth2Client:
             "ESI_SSO_CLIENT_ID is not set; register an application at https://developers.eveonline.com "
             "and set ESI_SSO_CLIENT_ID, ESI_SSO_CLIENT_SECRET and ESI_SSO_CALLBACK_URL."
         )
-    client = OAuth2Client(
+    client = SSOClient(
+        http_client(),
         client_id=client_id,
         client_secret=esi_settings.ESI_SSO_CLIENT_SECRET,
         token_endpoint_auth_method="client_secret_basic",
         revocation_endpoint_auth_method="client_secret_basic",
         code_challenge_method="S256",
         redirect_uri=esi_settings.ESI_SSO_CALLBACK_URL,
-        transport=shared_transport(),
-        timeout=sso_timeout(),
-        headers=sso_headers(),
     )
     # 5xx and 429 are retried by ``retrying`` before authlib reads them as OAuth errors.
     client.register_compliance_hook("access_token_response", _retryable_hook)

@@ -34,6 +34,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _SSO_PATHS = {
     "/.well-known/oauth-authorization-server": "SsoMetadata",
     "/v2/oauth/authorize": "SsoAuthorize",
+    "/v2/oauth/authorize/": "SsoAuthorize",  # django-esi 10's login URL (the real SSO answers both)
     "/v2/oauth/token": "SsoToken",
     "/v2/oauth/revoke": "SsoRevoke",
     "/oauth/jwks": "SsoJwks",

@@ -236,8 +236,10 @@ def test_django_esi_10_exception_names_import_from_both_modules():
     assert (limited.bucket, limited.reset) == ("market", 3.0)
     assert issubclass(HTTPNotModified, exceptions.EsiError)
     assert HTTPNotModified is errors.HTTPNotModified
-    assert set(errors.LEGACY_EXCEPTION_NAMES) <= set(errors.__all__)
-    assert errors.__all__ == sorted(errors.__all__)
+    from esi.compat import errors as compat_errors
+
+    assert set(errors._REPLACEMENTS) | {"legacy_http_error"} == set(compat_errors.__all__)
+    assert compat_errors.__all__ == sorted(compat_errors.__all__)
     with pytest.raises(AttributeError, match="NoSuchName"):
         exceptions.NoSuchName
 
