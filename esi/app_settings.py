@@ -131,7 +131,29 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ESI_API_URL", "https://esi.evetech.net/", (str,), "ESI base URL (point it at the simulator in tests).", "extra"
     ),
-    Setting("ESI_SSO_BASE_URL", "https://login.eveonline.com", (str,), "EVE SSO base URL.", "extra"),
+    Setting(
+        "ESI_SSO_BASE_URL",
+        "https://login.eveonline.com",
+        (str,),
+        "EVE SSO base URL (django-esi 10's form, ending in /v2/oauth, works too).",
+        "extra",
+    ),
+    Setting(
+        "ESI_SSO_LOGIN_URL",
+        None,
+        (str,),
+        "SSO authorize URL, as in django-esi 10; None: ESI_SSO_BASE_URL's /v2/oauth/authorize/.",
+        "extra",
+        True,
+    ),
+    Setting(
+        "ESI_CODE_EXCHANGE_URL",
+        None,
+        (str,),
+        "SSO token URL (code exchange and refresh), as in django-esi 10; None: ESI_SSO_BASE_URL's /v2/oauth/token.",
+        "extra",
+        True,
+    ),
     Setting(
         "ESI_COMPATIBILITY_DATE",
         _BUNDLED_COMPATIBILITY_DATE,

@@ -12,6 +12,7 @@ _REPLACEMENTS = {
     "IncompleteResponseError": "esi.exceptions.SSOUnavailable",
     "SSOUnavailableError": "esi.exceptions.SSOUnavailable",
     "SSOOAuthError": "esi.exceptions.SSOError",
+    "HTTPError": "esi.exceptions.EsiResponseError",
     "HTTPClientError": "esi.exceptions.EsiClientError",
     "HTTPServerError": "esi.exceptions.EsiServerError",
     "HTTPNotModified": "nothing (a 304 returns the stored data with not_modified=True)",
@@ -19,5 +20,7 @@ _REPLACEMENTS = {
     "ESIBucketLimitException": "esi.exceptions.EsiRateLimited",
     "TaskBucketLimitException": "esi.exceptions.EsiRateLimited",
 }
+
+__all__ = sorted(_REPLACEMENTS)
 
 __getattr__ = legacy_getattr("esi.errors", {name: ("esi.compat.errors", new) for name, new in _REPLACEMENTS.items()})

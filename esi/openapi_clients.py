@@ -5,12 +5,9 @@ from esi.compat._deprecation import legacy_getattr
 
 _NEW = "esi.client.get_client(compatibility_date=...)"
 
-__all__ = ["ESIClient", "ESIClientProvider", "ESITag", "EsiObject", "EsiOperation", "LegacyResponse"]
+__all__ = ["ESIClient", "ESIClientProvider", "ESITag", "EsiObject", "EsiOperation", "LegacyResponse"]  # noqa: F822 (served by __getattr__)
 
 __getattr__ = legacy_getattr(
     "esi.openapi_clients",
-    {
-        name: ("esi.compat.openapi_clients", _NEW)
-        for name in __all__
-    },
+    {name: ("esi.compat.openapi_clients", _NEW) for name in __all__},
 )

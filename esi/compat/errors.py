@@ -82,7 +82,7 @@ TaskBucketLimitException = EsiRateLimited
 HTTPError = EsiResponseError
 
 
-class _LegacyStatusError:
+class _LegacyStatusError(EsiResponseError):
     """django-esi 10's constructor: ``HTTPClientError(status_code, headers, data)``."""
 
     def __init__(
@@ -94,7 +94,7 @@ class _LegacyStatusError:
         operation: str | None = None,
         message: str | None = None,
     ) -> None:
-        EsiResponseError.__init__(self, status_code, data, operation, headers, message)
+        super().__init__(status_code, data, operation, headers, message)
         self._keep_args(status_code, dict(self.headers), data)
 
     # aiopenapi3's classes are dataclasses (eq=True makes them unhashable): exceptions must hash.
@@ -112,15 +112,15 @@ class _SkipDataclassInit(Exception):
         Exception.__init__(self, *args)
 
 
-class HTTPClientError(_LegacyStatusError, EsiClientError, _SkipDataclassInit, aiopenapi3_errors.HTTPClientError):
+class HTTPClientError(_LegacyStatusError, EsiClientError, _SkipDataclassInit, aiopenapi3_errors.HTTPClientError):  # type: ignore[misc]
     """ESI answered 4xx (django-esi 10's name); an :class:`~esi.exceptions.EsiClientError`."""
 
 
-class HTTPServerError(_LegacyStatusError, EsiServerError, _SkipDataclassInit, aiopenapi3_errors.HTTPServerError):
+class HTTPServerError(_LegacyStatusError, EsiServerError, _SkipDataclassInit, aiopenapi3_errors.HTTPServerError):  # type: ignore[misc]
     """ESI answered 5xx after the retries (django-esi 10's name); an :class:`~esi.exceptions.EsiServerError`."""
 
 
-class HTTPNotModified(EsiError, _SkipDataclassInit, aiopenapi3_errors.HTTPError):
+class HTTPNotModified(EsiError, _SkipDataclassInit, aiopenapi3_errors.HTTPError):  # type: ignore[misc]
     """Never raised: a 304 from ESI returns the stored body (``not_modified=True``).
 
     It exists so that ``except HTTPNotModified:`` in code written for django-esi 10 still

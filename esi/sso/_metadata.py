@@ -1,34 +1,27 @@
-"""EVE SSO's OAuth metadata (``/.well-known/oauth-authorization-server``), cached in Redis.
+"""Where EVE SSO is: the endpoints django-esi 10 used, from settings, with no request.
 
-Endpoints come from the metadata as the SSO guide asks; if SSO cannot be reached for it, the
-documented paths under ``ESI_SSO_BASE_URL`` are used, so a metadata hiccup alone never stops a
-refresh. Cached for ``ESI_JWKS_CACHE_TIMEOUT`` seconds, keyed by the base URL; a failed fetch is
-remembered for ``FAILURE_TTL`` seconds (the defaults are cached), so while SSO is down each login
-does not wait through the retries again.
+A refresh posts straight to the token endpoint, as django-esi 10 did: apps' test suites mock
+SSO at exactly those URLs, and nothing is fetched first. The defaults are EVE SSO v2's published
+endpoints under ``ESI_SSO_BASE_URL`` (``https://login.eveonline.com``); django-esi 10's settings
+keep their meaning: ``ESI_SSO_BASE_URL`` may end in ``/v2/oauth`` (its old form),
+``ESI_SSO_LOGIN_URL`` replaces the authorize URL and ``ESI_CODE_EXCHANGE_URL`` the token URL.
+SSO's metadata document (``/.well-known/oauth-authorization-server``) names the same endpoints;
+it is not read, so it can never change what is requested.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
 from esi.app_settings import esi_settings
-from esi.exceptions import SSOUnavailable
-from esi.redis import REDIS_ERRORS, get_redis
-from esi.sso._http import http_client, raise_for_retryable, retrying
+from esi.redis import get_redis
 
 __all__ = ["SSOMetadata", "accepted_issuers", "base_url", "cache_key", "clear_metadata_cache", "get_metadata"]
 
-logger = logging.getLogger(__name__)
-
-METADATA_PATH = "/.well-known/oauth-authorization-server"
-FAILURE_TTL = 60
+#: django-esi 10's ``ESI_SSO_BASE_URL`` was the OAuth base, ``https://login.eveonline.com/v2/oauth``.
+_OAUTH_PATH = "/v2/oauth"
 
 
 @dataclass(frozen=True)
@@ -43,81 +36,42 @@ class SSOMetadata:
 
     @classmethod
     def defaults(cls, base: str) -> SSOMetadata:
-        """The documented endpoints of EVE SSO v2 under ``base``."""
+        """EVE SSO v2's endpoints under ``base``, written as django-esi 10 wrote them."""
+        oauth = base + _OAUTH_PATH
         return cls(
             issuer=base,
-            authorization_endpoint=f"{base}/v2/oauth/authorize",
-            token_endpoint=f"{base}/v2/oauth/token",
-            revocation_endpoint=f"{base}/v2/oauth/revoke",
+            authorization_endpoint=f"{oauth}/authorize/",
+            token_endpoint=f"{oauth}/token",
+            revocation_endpoint=f"{oauth}/revoke",
             jwks_uri=f"{base}/oauth/jwks",
         )
 
 
 def base_url() -> str:
-    """``ESI_SSO_BASE_URL`` without a trailing slash."""
-    return str(esi_settings.ESI_SSO_BASE_URL).rstrip("/")
+    """The SSO's root URL: ``ESI_SSO_BASE_URL`` without a trailing slash or django-esi 10's ``/v2/oauth``."""
+    return str(esi_settings.ESI_SSO_BASE_URL).rstrip("/").removesuffix(_OAUTH_PATH)
 
 
 def cache_key(kind: str) -> str:
-    """Redis key of a cached SSO document (``metadata`` or ``jwks``) of the configured SSO."""
+    """Redis key of a cached SSO document (``jwks``) of the configured SSO."""
     digest = hashlib.sha256(base_url().encode()).hexdigest()[:16]
     return f"esi:sso:{kind}:{digest}"
 
 
-def _fetch(base: str) -> SSOMetadata:
-    def call() -> dict[str, Any]:
-        response = http_client().get(base + METADATA_PATH)
-        raise_for_retryable(response)
-        response.raise_for_status()
-        data = response.json()
-        if not isinstance(data, dict):
-            raise ValueError("metadata is not a JSON object")
-        return data
-
-    data = retrying("metadata request", call)
-    defaults = SSOMetadata.defaults(base)
-    return SSOMetadata(**{key: str(data.get(key) or value) for key, value in asdict(defaults).items()})
-
-
-def _cache(redis: Any, key: str, value: str, ttl: int) -> None:
-    try:
-        redis.set(key, value, ex=ttl)
-    except REDIS_ERRORS:
-        logger.warning("EVE SSO metadata not cached: Redis did not answer")
-
-
 def get_metadata() -> SSOMetadata:
-    """The SSO's endpoints, from Redis when cached, else fetched (or the documented defaults)."""
-    base = base_url()
-    redis = get_redis()
-    key = cache_key("metadata")
-    try:
-        cached = redis.get(key)
-    except REDIS_ERRORS:  # Redis away: ask SSO (or use the documented endpoints), cache nothing
-        cached = None
-    if cached:
-        try:
-            return SSOMetadata(**json.loads(cached))
-        except (TypeError, ValueError):
-            redis.delete(key)  # a value we cannot read came from Redis: Redis answers
-    try:
-        metadata = _fetch(base)
-    except (SSOUnavailable, httpx.HTTPError, ValueError) as exc:
-        logger.warning(
-            "EVE SSO metadata at %s unavailable (%s); using the documented endpoints for the next %d s",
-            base,
-            exc.__cause__ or exc,
-            FAILURE_TTL,
-        )
-        defaults = SSOMetadata.defaults(base)
-        _cache(redis, key, json.dumps(asdict(defaults)), FAILURE_TTL)
-        return defaults
-    _cache(redis, key, json.dumps(asdict(metadata)), max(1, int(esi_settings.ESI_JWKS_CACHE_TIMEOUT)))
-    return metadata
+    """The SSO's endpoints, from the settings (no request is made)."""
+    defaults = SSOMetadata.defaults(base_url())
+    return SSOMetadata(
+        issuer=defaults.issuer,
+        authorization_endpoint=esi_settings.ESI_SSO_LOGIN_URL or defaults.authorization_endpoint,
+        token_endpoint=esi_settings.ESI_CODE_EXCHANGE_URL or defaults.token_endpoint,
+        revocation_endpoint=defaults.revocation_endpoint,
+        jwks_uri=defaults.jwks_uri,
+    )
 
 
 def accepted_issuers() -> list[str]:
-    """``iss`` values EVE SSO uses: ``ESI_SSO_BASE_URL`` and its bare host.
+    """``iss`` values EVE SSO uses: its root URL and its bare host.
 
     For the real SSO: ``https://login.eveonline.com`` and ``login.eveonline.com``.
     """
@@ -126,5 +80,5 @@ def accepted_issuers() -> list[str]:
 
 
 def clear_metadata_cache() -> None:
-    """Forget the cached metadata and keys (after changing ``ESI_SSO_BASE_URL``, or in tests)."""
+    """Forget the cached signing keys (after changing ``ESI_SSO_BASE_URL``, or in tests)."""
     get_redis().delete(cache_key("metadata"), cache_key("jwks"))

@@ -9,11 +9,9 @@ because an ``OAuth2Client`` remembers the last token it saw and must not be shar
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-
-from collections.abc import Generator
 
 import httpx
 from authlib.common.security import generate_token

@@ -117,7 +117,7 @@ def test_every_name_the_upgrading_guide_promises_exists():
 def test_settings_the_upgrading_guide_calls_unread_are_not_settings():
     text = _page("upgrading.md").split("Settings no longer read", 1)[1].split("`manage.py check`", 1)[0]
     unread = set(re.findall(r"`(ESI_[A-Z_]+)`", text))
-    assert {"ESI_SSO_LOGIN_URL", "ESI_LANGUAGES", "ESI_TOKEN_VALID_DURATION"} <= unread
+    assert {"ESI_OAUTH_LOGIN_URL", "ESI_LANGUAGES", "ESI_TOKEN_VALID_DURATION"} <= unread
     still_read = unread & {s.name for s in SETTINGS}
     assert not still_read - {
         "ESI_APP_NAME",
@@ -125,6 +125,8 @@ def test_settings_the_upgrading_guide_calls_unread_are_not_settings():
         "ESI_APP_URL",
         "ESI_USER_CONTACT_EMAIL",
         "ESI_SSO_BASE_URL",
+        "ESI_SSO_LOGIN_URL",  # named there as what still overrides the endpoints
+        "ESI_CODE_EXCHANGE_URL",
     }
 
 

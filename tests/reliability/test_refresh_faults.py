@@ -76,9 +76,10 @@ class FakeTokenEndpoint:
 
 
 @pytest.fixture
-def fake_sso(sso: Any) -> Iterator[FakeTokenEndpoint]:
+def fake_sso(sso: Any, settings: Any) -> Iterator[FakeTokenEndpoint]:
     """Refreshes go to :class:`FakeTokenEndpoint`; its key is the one published in the JWKS cache."""
     fake = FakeTokenEndpoint()
+    settings.ESI_CODE_EXCHANGE_URL = fake.url  # django-esi 10's setting for the token endpoint
     yield fake
     fake.server.shutdown()
     fake.server.server_close()
@@ -89,15 +90,6 @@ def fake_sso(sso: Any) -> Iterator[FakeTokenEndpoint]:
 
 
 def _point_at(fake: FakeTokenEndpoint, sso: Any) -> None:
-    base = sso.url
-    metadata = {
-        "issuer": base,
-        "authorization_endpoint": f"{base}/v2/oauth/authorize",
-        "token_endpoint": fake.url,
-        "revocation_endpoint": f"{base}/v2/oauth/revoke",
-        "jwks_uri": f"{base}/oauth/jwks",
-    }
-    get_redis().set(cache_key("metadata"), json.dumps(metadata))
     get_redis().set(cache_key("jwks"), json.dumps({"keys": [fake.key.as_dict(private=False)]}))
     get_redis().set(cache_key("jwks-refetch"), 1, ex=60)  # no refetch: the fake key is the only one
 

@@ -1,4 +1,4 @@
-"""SSO metadata: fetched once, cached in Redis, and the documented endpoints when it is down."""
+"""SSO endpoints: django-esi 10's, from settings; a refresh or login never fetches SSO's metadata."""
 
 import pytest
 from django.test import Client
@@ -11,26 +11,40 @@ from tests.sso.fixtures import ASSETS, sso_round_trip
 pytestmark = pytest.mark.usefixtures("sso")
 
 
-def test_metadata_is_fetched_once(sso) -> None:
-    first = get_metadata()
-    assert first.token_endpoint == f"{sso.url}/v2/oauth/token" and first.jwks_uri == f"{sso.url}/oauth/jwks"
-    sso.configure_route("SsoMetadata", status=500)
-    assert get_metadata() == first  # from Redis
-
-
-def test_metadata_outage_falls_back_to_the_documented_endpoints(sso) -> None:
-    sso.configure_route("SsoMetadata", status=503)
+def test_endpoints_are_django_esi_10s(settings) -> None:
+    settings.ESI_SSO_BASE_URL = "https://login.eveonline.com"
     metadata = get_metadata()
-    assert metadata.authorization_endpoint == f"{sso.url}/v2/oauth/authorize"
-    assert metadata.revocation_endpoint == f"{sso.url}/v2/oauth/revoke"
+    assert metadata.authorization_endpoint == "https://login.eveonline.com/v2/oauth/authorize/"
+    assert metadata.token_endpoint == "https://login.eveonline.com/v2/oauth/token"
+    assert metadata.revocation_endpoint == "https://login.eveonline.com/v2/oauth/revoke"
+    assert metadata.jwks_uri == "https://login.eveonline.com/oauth/jwks"
+    assert metadata.issuer == "https://login.eveonline.com"
+
+
+def test_django_esi_10_settings_keep_their_meaning(settings) -> None:
+    settings.ESI_SSO_BASE_URL = "https://login.eveonline.com/v2/oauth"  # django-esi 10's form
+    assert get_metadata().token_endpoint == "https://login.eveonline.com/v2/oauth/token"
+    settings.ESI_SSO_LOGIN_URL = "https://sso.example/authorize"
+    settings.ESI_CODE_EXCHANGE_URL = "https://sso.example/token"
+    metadata = get_metadata()
+    assert (metadata.authorization_endpoint, metadata.token_endpoint) == (
+        "https://sso.example/authorize",
+        "https://sso.example/token",
+    )
 
 
 @pytest.mark.django_db
-def test_login_works_while_metadata_is_down(sso, client: Client) -> None:
-    sso.configure_route("SsoMetadata", status=503)
+def test_refresh_and_login_post_straight_to_the_token_endpoint(sso, client: Client, make_token) -> None:
+    sso.configure_route("SsoMetadata", status=503)  # were it read, this would show
+    token = make_token(expired=True)
+    token.valid_access_token()
     response = client.get("/sso/login/", {"scopes": ASSETS, "next": "/x/"})
+    assert "/v2/oauth/authorize/?" in response["Location"]
     assert sso_round_trip(client, response)["Location"] == "/x/"
-    assert Token.objects.count() == 1
+    assert Token.objects.count() == 1  # the login's token is the same as make_token's: reused
+    stats = sso.stats()
+    assert stats["by_route"].get("SsoMetadata") is None  # never asked for
+    assert stats["sso"]["token_refresh_token"] == 1
 
 
 def test_authorization_request_hides_its_secrets() -> None:
@@ -59,16 +73,3 @@ def test_wrong_client_secret(sso) -> None:
     with pytest.raises(SSOError, match="ESI_SSO_CLIENT_SECRET") as info:
         refresh_access_token(tokens["refresh_token"])
     assert "test-client-secret" not in str(info.value) and tokens["refresh_token"] not in str(info.value)
-
-
-@pytest.mark.django_db
-def test_a_metadata_outage_is_remembered_so_the_next_login_does_not_wait(sso, client: Client, caplog) -> None:
-    sso.configure_route("SsoMetadata", status=503)
-    with caplog.at_level("INFO", logger="esi.sso"):
-        for _ in range(3):
-            response = client.get("/sso/login/", {"scopes": ASSETS, "next": "/x/"})
-            assert response.status_code == 302 and "/v2/oauth/authorize" in response["Location"]
-    tries = [r for r in caplog.records if r.getMessage().startswith("EVE SSO metadata request")]
-    assert len(tries) == 3  # one fetch with its 2 retries, for the first login only
-    fallbacks = [r for r in caplog.records if "using the documented endpoints" in r.getMessage()]
-    assert len(fallbacks) == 1 and "left untouched" not in fallbacks[0].getMessage()

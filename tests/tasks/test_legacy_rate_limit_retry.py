@@ -95,7 +95,8 @@ def test_a_spent_group_budget_is_seen_before_sending_and_requeues(threads_worker
     name, countdown, _ = retries[0]
     assert name == "EsiRateLimited" and 1 <= countdown <= 2  # whole seconds up to the group's reset
     # the limit was seen before sending: ESI got the first call and the retried one, no 429
-    assert esi_sim.stats()["by_route"]["GetStatus"] == {"200": 2}
+    seen = esi_sim.stats()["by_route"]["GetStatus"]
+    assert sum(seen.values()) == 2 and "429" not in seen
 
 
 def test_the_old_name_warns_once_naming_the_replacement() -> None:
@@ -104,7 +105,7 @@ def test_the_old_name_warns_once_naming_the_replacement() -> None:
 
     _deprecation._warned.discard("esi.decorators.rate_limit_retry_task")
     with pytest.warns(DeprecationWarning, match="esi_tasks.tasks.fetch_endpoint"):
-        esi.decorators.rate_limit_retry_task  # noqa: B018
+        esi.decorators.rate_limit_retry_task
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        esi.decorators.rate_limit_retry_task  # noqa: B018  (once only)
+        esi.decorators.rate_limit_retry_task

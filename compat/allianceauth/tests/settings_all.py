@@ -7,7 +7,7 @@ cache and as django-esi's ``ESI_REDIS_URL`` -- the one setting a real site adds 
 
 import os
 
-from allianceauth.project_template.project_name.settings.base import *  # noqa: F401,F403
+from allianceauth.project_template.project_name.settings.base import *  # noqa: F403
 from allianceauth.project_template.project_name.settings.base import INSTALLED_APPS
 
 REDIS_URL = os.environ.get("AA_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")

@@ -1,12 +1,12 @@
 """Alliance Auth's URLs plus the pages its navhelper tests name."""
 
-from django.urls import path
-
 import allianceauth.urls
+from django.urls import path
 
 from . import views
 
-urlpatterns = allianceauth.urls.urlpatterns + [
+urlpatterns = [
+    *allianceauth.urls.urlpatterns,
     path("main-page/", views.page, name="p1"),
     path("main-page/sub-section/", views.page, name="p1-s1"),
     path("second-page/", views.page, name="p1"),
