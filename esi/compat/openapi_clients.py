@@ -26,8 +26,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from esi.client import EsiClient, EsiResponse, get_client
 from esi._dates import check_date
+from esi.client import EsiClient, EsiResponse, get_client
 from esi.compat.errors import legacy_http_error
 from esi.exceptions import EsiResponseError, InvalidParameter, OperationNotInView, UnknownOperation
 
