@@ -2,7 +2,8 @@
 
 A *view* is what ESI serves for one ``X-Compatibility-Date``: for every path and method, the
 newest operation whose ``x-compatibility-date`` is not after the requested date. The two bundled
-documents (oldest view and newest view) hold every operation version the simulator knows.
+documents (oldest view and newest view) hold every operation version the simulator knows; the
+document served for a date between them is composed from that view's operations.
 """
 
 from __future__ import annotations
@@ -246,10 +247,35 @@ class Views:
                     _, op, doc = chosen[-1]
                     newest = self.documents[-1]["paths"].get(path, {}).get(method, {})
                     routes.append(_route(doc, path, method, op, newest))
-            doc_version = max((v for v in self._doc_bytes if v <= point), default=min(self._doc_bytes))
-            view = View(point, Router(routes), self._doc_bytes[doc_version])
+            document = self._doc_bytes.get(point) or self._compose(point, routes)
+            view = View(point, Router(routes), document)
             self._views[point] = view
         return view
+
+    def _compose(self, point: str, routes: list[Route]) -> bytes:
+        """The document ESI would serve for ``point``: this view's operations, each as the document
+        it comes from has it. Components of all documents, the newer definition winning a clash (so
+        an old operation may name a newer schema: bodies are generated from the route's own document)."""
+        base = max((d for d in self.documents if d["info"]["version"] <= point), key=lambda d: d["info"]["version"])
+        components: dict[str, dict[str, Any]] = {}
+        for doc in self.documents:  # oldest first
+            for section, items in doc.get("components", {}).items():
+                components.setdefault(section, {}).update(items)
+        paths: dict[str, dict[str, Any]] = {}
+        for route in sorted(routes, key=lambda r: (r.path, r.method)):
+            paths.setdefault(route.path, {})[route.method.lower()] = route.spec
+        used = {tag for route in routes for tag in route.tags}
+        tags: dict[str, Any] = {}
+        for doc in self.documents:
+            tags.update({t["name"]: t for t in doc.get("tags", []) if t.get("name") in used})
+        composed = {
+            **base,
+            "info": {**base["info"], "version": point},
+            "paths": paths,
+            "components": components,
+            "tags": sorted(tags.values(), key=lambda t: str(t["name"])),
+        }
+        return json.dumps(composed).encode()
 
 
 def check_date(text: str, today: dt.date | None = None) -> str | None:

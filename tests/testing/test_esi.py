@@ -137,8 +137,13 @@ def test_meta_routes(http: httpx.Client) -> None:
 
 
 def test_views_by_date_and_a_refused_view(http: httpx.Client, esi_sim: SimulatorControl) -> None:
-    between = http.get("/meta/openapi.json", headers={"X-Compatibility-Date": "2026-05-19"})
-    assert between.json()["info"]["version"] == "2020-01-01"  # the newest bundled view not after the date
+    between = http.get("/meta/openapi.json", headers={"X-Compatibility-Date": "2026-05-20"}).json()
+    assert between["info"]["version"] == "2026-05-19"  # composed: the view's operations, as of that date
+    ops = {op["operationId"]: op for item in between["paths"].values() for op in item.values()}
+    assert "GetSkyhooksRaidable" in ops and "GetCharactersCharacterId" in ops  # 2026-05-19 new; renamed 2026-06-09
+    assert "GetCharactersDetail" not in ops and "GetMilitaryCampaignsListing" not in ops
+    assert http.get("/skyhooks/raidable", headers={"X-Compatibility-Date": "2026-05-20"}).status_code == 200
+    assert all(op.get("x-compatibility-date", "2020-01-01") <= "2026-05-19" for op in ops.values())
     assert http.get("/sovereignty/map", headers=NEW).status_code == 404  # absent from the requested view
     assert http.get("/sovereignty/map").status_code == 200
     esi_sim.configure_route("GetMetaOpenapi", status=503)
