@@ -18,8 +18,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.timesince import timesince
 
 from esi_tasks import permissions, scheduling
 from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
@@ -71,6 +73,9 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        name = self.fields["name"]
+        name.required = False
+        name.help_text = "Leave it empty for a name made of the operation and its parameters."
         from esi._dates import default_date
 
         date = getattr(self.instance, "compatibility_date", "") or default_date()
@@ -102,7 +107,22 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             data["operation"] = op_id
             if self.user is not None and "operation" not in errors:
                 self._check_permissions(op_id, data, skip=set(errors))
+            if not data.get("name"):
+                data["name"] = self._default_name(op_id, data.get("params") or {})
+        if not data.get("name") and "name" not in self.errors:
+            self.add_error("name", "Give the schedule a name (or an operation to name it after).")
         return data
+
+    def _default_name(self, op_id: str, params: Any) -> str:
+        """``GetCharactersCharacterIdAssets character_id=90000001``, made unique with ``(2)``, ``(3)``..."""
+        args = " ".join(f"{k}={v}" for k, v in sorted(params.items())) if isinstance(params, dict) else ""
+        base = f"{op_id} {args}".strip()[:140]
+        taken = set(EndpointSchedule.objects.exclude(pk=self.instance.pk).values_list("name", flat=True))
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base} ({n})"
+        return name
 
     def _clean_date(self, data: dict[str, Any]) -> str | None:
         """The schedule's compatibility date (ESI_COMPATIBILITY_DATE when left empty); None when invalid."""
@@ -143,17 +163,9 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(EndpointSchedule)
 class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = EndpointScheduleForm
-    list_display = (
-        "name",
-        "operation",
-        "compatibility_date",
-        "schedule",
-        "enabled",
-        "last_run_at",
-        "last_status",
-        "last_result_items",
-        "last_result_bytes",
-    )
+    # The status columns come right after the name, so they stay in view on a 1280 px screen next to
+    # the admin's navigation and the filters; what the schedule is follows.
+    list_display = ("name", "last_status", "last_run", "last_result", "enabled", "schedule", "operation", "view")
     list_filter = ("enabled", "kind", "last_status")
     search_fields = ("name", "operation")
     autocomplete_fields = ("token",)
@@ -180,9 +192,34 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"user": request.user})  # checked against this user
 
-    @admin.display(description="schedule")
+    @admin.display(description="schedule", ordering="every_minutes")
     def schedule(self, obj: EndpointSchedule) -> str:
-        return obj.describe_schedule()
+        """``every 5 min, 2 min 46 s into each period``, with the reason in a tooltip."""
+        if obj.kind != EndpointSchedule.KIND_INTERVAL or not obj.every_minutes:
+            return obj.describe_schedule()
+        into = _duration(obj.offset_seconds)
+        return format_html(
+            '<span title="{}">every {} min, {} into each period</span>',
+            "Each schedule starts at its own fixed offset within the period, so that schedules do "
+            "not all call ESI in the same second.",
+            obj.every_minutes,
+            into,
+        )
+
+    @admin.display(description="ESI view", ordering="compatibility_date")
+    def view(self, obj: EndpointSchedule) -> str:
+        return obj.compatibility_date or "default"
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run(self, obj: EndpointSchedule) -> str:
+        return "never" if obj.last_run_at is None else f"{timesince(obj.last_run_at)} ago"
+
+    @admin.display(description="last result")
+    def last_result(self, obj: EndpointSchedule) -> str:
+        if obj.last_result_bytes is None:
+            return "-"
+        items = "" if obj.last_result_items is None else f"{obj.last_result_items} items, "
+        return f"{items}{filesizeformat(obj.last_result_bytes)}"
 
     def _allowed(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> list[EndpointSchedule]:
         """The schedules ``request.user`` may run or enable; a message for each refused one."""
@@ -216,6 +253,12 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Disable", permissions=("change",))
     def disable(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
         _set_enabled(queryset, False)
+
+
+def _duration(seconds: int) -> str:
+    """``166`` -> ``2 min 46 s``; ``46`` -> ``46 s``."""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _set_enabled(schedules: Iterable[EndpointSchedule], enabled: bool) -> None:

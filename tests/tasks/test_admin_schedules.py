@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -255,3 +256,32 @@ def test_real_beat_process_fires_admin_schedule(admin_client, threads_worker, es
         beat.stderr.close()
     assert esi_sim.stats()["by_route"]["GetStatus"] == {"200": 1}
     assert PeriodicTask.objects.get(pk=schedule.periodic_task_id).total_run_count >= 1
+
+
+def test_a_schedule_saved_without_a_name_is_named_after_its_operation(admin_client, esi_sim, make_token):
+    for _ in range(2):
+        response = admin_client.post(ADD_URL, _form(name=""))
+        assert response.status_code == 302, response.context["adminform"].form.errors
+    make_token(90000001, ["esi-assets.read_assets.v1"])
+    admin_client.post(
+        ADD_URL, _form(name="", operation="GetCharactersCharacterIdAssets", params='{"character_id": 90000001}')
+    )
+    assert sorted(EndpointSchedule.objects.values_list("name", flat=True)) == [
+        "GetCharactersCharacterIdAssets character_id=90000001",
+        "GetStatus",
+        "GetStatus (2)",
+    ]
+
+
+def test_the_list_explains_the_schedule_and_keeps_its_status_columns_narrow(admin_client, esi_sim):
+    admin_client.post(ADD_URL, _form(name="status", every_minutes="5"))
+    schedule = EndpointSchedule.objects.get(name="status")
+    page = admin_client.get(LIST_URL).content.decode()
+    minutes, seconds = divmod(schedule.offset_seconds, 60)
+    into = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    assert f"every 5 min, {into} into each period</span>" in page
+    assert 'title="Each schedule starts at its own fixed offset within the period' in page
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+    assert headers[:4] == ["name", "last_status", "last_run", "last_result"]  # in view at 1280 px
+    assert headers[4:] == ["enabled", "schedule", "operation", "view"]
+    assert '<td class="field-last_run">never</td>' in page and '<td class="field-last_result">-</td>' in page
