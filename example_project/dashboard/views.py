@@ -2,6 +2,10 @@
 
 Each panel is computed on its own and turns any failure into a short note, so the page still
 renders when Redis is down, ESI answers an error or a part of the distribution is missing.
+
+Private: an anonymous visitor sees only the sign-in link; a signed-in user sees the SSO login
+and their own tokens; ESI status, recent fetches (with their errors), the limits and the
+"queue a fetch" button are for staff only.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -58,7 +63,7 @@ def _tokens(request: HttpRequest) -> dict[str, Any]:
         }
         for token in mine.prefetch_related("scopes").order_by("character_name")[:50]
     ]
-    return {"mine": rows, "total": tokens.count()}
+    return {"mine": rows, "total": tokens.count() if request.user.is_staff else None}
 
 
 def _status(request: HttpRequest) -> dict[str, Any]:
@@ -84,26 +89,25 @@ def _limits(request: HttpRequest) -> dict[str, Any]:
     return get_client().limits.snapshot()
 
 
+_USER_PANELS = (("sso", _sso), ("tokens", _tokens))
+_STAFF_PANELS = (("status", _status), ("recent", _recent), ("limits", _limits))
+
+
 def index(request: HttpRequest) -> HttpResponse:
-    context = {
-        name: _panel(build, request)
-        for name, build in (
-            ("sso", _sso),
-            ("tokens", _tokens),
-            ("status", _status),
-            ("recent", _recent),
-            ("limits", _limits),
-        )
-    }
+    user = request.user
+    panels = (_USER_PANELS + _STAFF_PANELS if user.is_staff else _USER_PANELS) if user.is_authenticated else ()
+    context: dict[str, Any] = {name: _panel(build, request) for name, build in panels}
+    context["staff"] = user.is_authenticated and user.is_staff
     try:
         import esi_tasks.tasks  # noqa: F401
 
-        context["can_queue"] = True
+        context["can_queue"] = context["staff"]
     except ImportError:
         context["can_queue"] = False
     return render(request, "dashboard/index.html", context)
 
 
+@staff_member_required
 @require_POST
 def queue_fetch(request: HttpRequest) -> HttpResponse:
     """Queue ``fetch_endpoint("GetStatus")`` on the Celery worker; the result shows under recent fetches."""

@@ -9,7 +9,8 @@ test and a quick try against CCP's servers:
   default ``http://127.0.0.1:8089``, or ``DEMO_SIM_PORT``'s port) unless set.
 - ``ESI_SSO_CLIENT_ID`` / ``ESI_SSO_CLIENT_SECRET`` / ``ESI_SSO_CALLBACK_URL``: demo values unless
   set; set one to an empty string to see ``manage.py check`` report it.
-- ``DJANGO_DEBUG`` (``1``/``0``, default ``1``), ``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``,
+- ``DJANGO_DEBUG`` (``1``/``0``, default ``0``: error pages never show settings or variables),
+  ``DJANGO_SECRET_KEY``, ``DJANGO_ALLOWED_HOSTS``,
   ``ESI_LOG_LEVEL`` (default ``INFO``).
 """
 
@@ -34,7 +35,7 @@ def _flag(name: str, default: bool) -> bool:
 
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-only-not-secret")
-DEBUG = _flag("DJANGO_DEBUG", True)
+DEBUG = _flag("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
 INSTALLED_APPS = [

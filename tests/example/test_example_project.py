@@ -125,7 +125,10 @@ import httpx
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-user = get_user_model().objects.create_user("pilot", password="pw")
+anonymous = Client().get("/").content.decode()
+assert "Sign in" in anonymous and "Error limit" not in anonymous and "token(s) stored" not in anonymous, anonymous
+assert Client().post("/fetch/").status_code == 302   # to the admin login: nothing queued
+user = get_user_model().objects.create_user("pilot", password="pw", is_staff=True)
 client = Client()
 client.force_login(user)
 page = client.get("/").content.decode()
@@ -145,6 +148,10 @@ assert done.status_code == 302 and done["Location"] == "/", (done.status_code, d
 page = client.get("/").content.decode()
 assert "Harness Pilot One (90000001)" in page, page
 assert "esi-assets.read_assets.v1" in page, page
+player = Client()
+player.force_login(get_user_model().objects.create_user("player", password="pw"))
+page = player.get("/").content.decode()
+assert "Log in with EVE SSO" in page and "Harness Pilot One" not in page and "Error limit" not in page, page
 print("DASHBOARD-OK")
 """
 
@@ -252,12 +259,15 @@ token.scopes.add(Scope.objects.get_or_create(name="esi-assets.read_assets.v1", d
 
 
 DEGRADED_SCRIPT = """
+from django.contrib.auth import get_user_model
 from django.test import Client
 
-page = Client().get("/")
+client = Client()
+client.force_login(get_user_model().objects.create_user("staff", password="pw", is_staff=True))
+page = client.get("/")
 assert page.status_code == 200, page.status_code
 text = page.content.decode()
-assert 'class="note">ESI status: Esi' in text, text
+assert 'class="note">ESI status: ' in text, text  # an esi.exceptions error, as a note
 assert 'class="note">Recent fetches: ' in text, text
 assert "Log in with EVE SSO" in text, text
 print("DEGRADED-OK")
@@ -277,3 +287,10 @@ def test_dashboard_degrades_gracefully_without_esi_and_redis(tmp_path):
     result = _manage(tmp_path, "shell", "-c", DEGRADED_SCRIPT, **env)
 
     assert "DEGRADED-OK" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_debug_is_off_unless_asked_for(tmp_path):
+    """Issue 13 finding 14: a deployed copy of the example project shows no DEBUG error pages."""
+    code = "from django.conf import settings; print('DEBUG', settings.DEBUG)"
+    assert _manage(tmp_path, "shell", "-c", code).stdout.split()[-1] == "False"
+    assert _manage(tmp_path, "shell", "-c", code, DJANGO_DEBUG="1").stdout.split()[-1] == "True"
