@@ -19,6 +19,11 @@ from django.utils import timezone
 from esi.app_settings import esi_settings
 from esi.exceptions import SSOUnavailable, TokenError
 
+#: How long EVE SSO's access tokens live. A token stored without an expiry (a row migrated from
+#: django-esi 10, or one created by code written for it) expires this long after ``created``,
+#: which is how django-esi 10 computed every token's expiry.
+ACCESS_TOKEN_LIFETIME = dt.timedelta(seconds=1199)
+
 if TYPE_CHECKING:
     from esi.models import Scope, Token
 
@@ -91,13 +96,19 @@ class TokenQuerySet(models.QuerySet["Token"]):
             .exclude(pk=token.pk)
         )
 
+    def _expiring_by(self, moment: dt.datetime) -> TokenQuerySet:
+        """Tokens whose access token expires by ``moment``; without a stored expiry, it is
+        ``created`` + :data:`ACCESS_TOKEN_LIFETIME` (see :attr:`esi.models.Token.expires`)."""
+        unknown = Q(access_token_expires__isnull=True, created__lte=moment - ACCESS_TOKEN_LIFETIME)
+        return self.filter(Q(access_token_expires__lte=moment) | unknown)
+
     def get_expired(self) -> TokenQuerySet:
-        """Tokens whose access token has expired, or whose expiry is unknown (migrated tokens)."""
-        return self.filter(Q(access_token_expires__isnull=True) | Q(access_token_expires__lte=timezone.now()))
+        """Tokens whose access token has expired (migrated tokens whose expiry is unknown count
+        as expired twenty minutes after they were created)."""
+        return self._expiring_by(timezone.now())
 
     def _needing_refresh(self) -> TokenQuerySet:
-        limit = timezone.now() + dt.timedelta(seconds=esi_settings.ESI_TOKEN_REFRESH_MARGIN)
-        return self.filter(Q(access_token_expires__isnull=True) | Q(access_token_expires__lte=limit))
+        return self._expiring_by(timezone.now() + dt.timedelta(seconds=esi_settings.ESI_TOKEN_REFRESH_MARGIN))
 
     def require_valid(self) -> TokenQuerySet:
         """Tokens usable now: refreshes those close to expiry, leaves out those that fail.

@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 from esi.app_settings import esi_settings
 from esi.exceptions import EsiConfigurationError, TokenError
 from esi.fields import EncryptedTextField
-from esi.managers import ScopesArg, TokenManager
+from esi.managers import ACCESS_TOKEN_LIFETIME, ScopesArg, TokenManager
 
 __all__ = ["CallbackRedirect", "Scope", "Token"]
 
@@ -125,21 +125,27 @@ class Token(models.Model):
 
     @property
     def expires(self) -> dt.datetime | None:
-        """When the access token expires; ``None`` when unknown (a token migrated from django-esi 10)."""
-        return self.access_token_expires
+        """When the access token expires: as stored at login or refresh; for a token stored
+        without one (migrated from django-esi 10, or created by code written for it),
+        ``created`` + 20 minutes as django-esi 10 reckoned; ``None`` before it is saved."""
+        if self.access_token_expires is not None:
+            return self.access_token_expires
+        return self.created + ACCESS_TOKEN_LIFETIME if self.created is not None else None
 
     @property
     def expired(self) -> bool:
-        """Whether the access token is expired or its expiry is unknown."""
-        return self.access_token_expires is None or self.access_token_expires <= timezone.now()
+        """Whether the access token is expired (or its expiry cannot be known)."""
+        expires = self.expires
+        return expires is None or expires <= timezone.now()
 
     @property
     def needs_refresh(self) -> bool:
         """Whether the access token expires within ``ESI_TOKEN_REFRESH_MARGIN`` (or is unknown)."""
-        if self.access_token_expires is None:
+        expires = self.expires
+        if expires is None:
             return True
         margin = dt.timedelta(seconds=esi_settings.ESI_TOKEN_REFRESH_MARGIN)
-        return self.access_token_expires - margin <= timezone.now()
+        return expires - margin <= timezone.now()
 
     @property
     def can_refresh(self) -> bool:

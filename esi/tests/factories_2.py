@@ -7,19 +7,16 @@ out: a fresh access token valid for twenty minutes, a refresh token and a charac
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import factory
 import factory.fuzzy
 from django.utils import timezone
 
+from esi.managers import ACCESS_TOKEN_LIFETIME
 from esi.models import CallbackRedirect, Scope, Token
 
 __all__ = ["CallbackRedirectFactory", "ScopeFactory", "TokenFactory", "UserFactory"]
-
-#: How long SSO's access tokens live.
-ACCESS_TOKEN_LIFETIME = dt.timedelta(minutes=20)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

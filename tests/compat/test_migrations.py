@@ -210,7 +210,7 @@ from esi.exceptions import NotRefreshableError
 from esi.models import Token
 out = {}
 one = Token.objects.get(pk=1)
-out["one_before"] = [one.expired, one.can_refresh, one.expires]
+out["one_before"] = [one.expired, one.can_refresh, one.access_token_expires]
 access = one.valid_access_token()
 one = Token.objects.get(pk=1)
 out["one_after"] = [one.access_token == access, access.count("."), one.refresh_token != "legacy-refresh-token-one",
@@ -234,7 +234,7 @@ def test_migrated_tokens_work_against_sso(migrated_db: Path, esi_sim, redis_clie
     esi_sim.accept_refresh_token("legacy-refresh-token-one", 90000001, [ASSETS, WALLET])
     out = json.loads(django(migrated_db, "-c", LEGACY_SITE, env={"SIM_URL": esi_sim.url}))
 
-    assert out["one_before"] == [True, True, None]  # expiry unknown -> refreshed on first use
+    assert out["one_before"] == [True, True, None]  # expiry unknown, created days ago -> refreshed on first use
     same, dots, rotated, expired, scopes, owner = out["one_after"]
     assert same and dots == 2 and rotated and not expired
     assert scopes == [ASSETS, WALLET] and owner == "owner-hash-one"

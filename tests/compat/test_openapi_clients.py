@@ -258,6 +258,7 @@ def test_django_esi_10_code_with_a_migrated_token(esi_sim, provider):
         refresh_token="legacy-refresh-token-one",
         sso_version=2,
     )
+    Token.objects.filter(pk=token.pk).update(created=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # logged in long ago
     token.scopes.add(Scope.objects.create(name=ASSETS_SCOPE))
     token = Token.objects.filter(character_id=90000001).require_scopes([ASSETS_SCOPE]).get()
     op = provider.client.Assets.GetCharactersCharacterIdAssets

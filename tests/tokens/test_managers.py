@@ -71,13 +71,19 @@ def test_for_character_and_equivalent_to(make_token, django_user_model) -> None:
     assert pks(Token.objects.equivalent_to(first)) == [twin.pk]
 
 
-def test_get_expired_includes_unknown_expiry(make_token) -> None:
+def test_get_expired_includes_unknown_expiry_older_than_an_access_tokens_life(make_token) -> None:
     fresh = make_token(90000001)
     old = make_token(90000002, expired=True)
-    unknown = make_token(90000003)
-    Token.objects.filter(pk=unknown.pk).update(access_token_expires=None)
-    assert pks(Token.objects.get_expired()) == [old.pk, unknown.pk]
+    migrated = make_token(90000003)  # a django-esi 10 row: no expiry, created long ago
+    just_made = make_token(90000001)  # created by django-esi 10 code, without an expiry
+    Token.objects.filter(pk__in=[migrated.pk, just_made.pk]).update(access_token_expires=None)
+    Token.objects.filter(pk=migrated.pk).update(created=timezone.now() - dt.timedelta(minutes=21))
+    assert pks(Token.objects.get_expired()) == [old.pk, migrated.pk]
     assert fresh.pk not in pks(Token.objects.get_expired())
+    migrated.refresh_from_db()
+    just_made.refresh_from_db()
+    assert migrated.expired and migrated.needs_refresh
+    assert not just_made.expired and just_made.expires == just_made.created + dt.timedelta(seconds=1199)
 
 
 def test_require_valid_refreshes_and_drops_what_fails(sso, make_token) -> None:

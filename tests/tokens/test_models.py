@@ -20,8 +20,10 @@ def test_state_properties(make_token, settings) -> None:
     assert not token.needs_refresh
     settings.ESI_TOKEN_REFRESH_MARGIN = 1300
     assert token.needs_refresh and not token.expired
-    token.access_token_expires = None
-    assert token.expired and token.expires is None
+    token.access_token_expires = None  # stored without one: django-esi 10's created + 1199 s
+    assert token.expires == token.created + dt.timedelta(seconds=1199) and not token.expired
+    token.created = timezone.now() - dt.timedelta(minutes=21)
+    assert token.expired and token.needs_refresh
     token.access_token_expires = timezone.now() - dt.timedelta(seconds=1)
     assert token.expired
 
