@@ -103,7 +103,7 @@ def _store_a_view(url: str) -> None:
         f"settings.configure(INSTALLED_APPS=['esi'], ESI_REDIS_URL={redis_url()!r}, ESI_API_URL={url + '/'!r})\n"
         "django.setup()\n"
         "from esi.client._views import fetch_document, store_view\n"
-        "store_view('2026-05-19', fetch_document('2026-05-19'))\n"
+        "store_view('2026-05-19', fetch_document('2026-05-19')[0])\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 

@@ -43,7 +43,7 @@ from esi.exceptions import (
 )
 from esi.redis import REDIS_ERRORS, get_redis
 
-__all__ = ["EsiClient", "get_client", "reset_client"]
+__all__ = ["EsiClient", "get_client", "reset_client", "shared_transport"]
 
 logger = logging.getLogger("esi.client")
 
@@ -411,18 +411,28 @@ def get_client(compatibility_date: str | dt.date | None = None, *, spec_file: st
     A malformed date, one before 2020-01-01 or one in the future raises InvalidParameter naming
     the valid dates.
     """
-    global _transport
     date = None if compatibility_date is None else check_date(compatibility_date)
     key = (date, str(spec_file) if spec_file else None)
     client = _clients.get(key)
     if client is None:
+        transport = shared_transport()
         with _lock:
             client = _clients.get(key)
             if client is None:
-                if _transport is None:
-                    _transport = Transport()
-                client = _clients[key] = EsiClient(compatibility_date=date, spec_file=key[1], transport=_transport)
+                client = _clients[key] = EsiClient(compatibility_date=date, spec_file=key[1], transport=transport)
     return client
+
+
+def shared_transport() -> Transport:
+    """The one pooled transport every client of this process (and the view fetch) sends through."""
+    global _transport
+    transport = _transport
+    if transport is None:
+        with _lock:
+            if _transport is None:
+                _transport = Transport()
+            transport = _transport
+    return transport
 
 
 def reset_client() -> None:

@@ -101,12 +101,12 @@ def _load(date: str) -> SpecIndex:
         try:
             return SpecIndex(json.loads(raw), f"the stored ESI view of {date}", date=date)
         except (ValueError, EsiSpecError) as exc:
-            logger.warning("The stored ESI view of %s is unreadable (%s); asking ESI again.", date, exc)
+            logger.warning("The stored ESI view of %s is unreadable (%s); loading it anew.", date, exc)
     bundled = _bundled()
     if date in bundled:
         return _bundled_index(date)
     try:
-        content = fetch_document(date)
+        content, index = fetch_document(date)
     except EsiSpecError as exc:
         older = [d for d in bundled if d <= date] or [OLDEST_DATE]
         logger.warning(
@@ -122,7 +122,7 @@ def _load(date: str) -> SpecIndex:
         store_view(date, content)
     except EsiSpecError as exc:
         logger.warning("ESI's view of %s is used but not shared (%s); each process will fetch it.", date, exc)
-    return SpecIndex(json.loads(content), f"ESI's view of {date}", date=date)
+    return index
 
 
 def _bundled_index(date: str) -> SpecIndex:
@@ -133,27 +133,25 @@ def _bundled_index(date: str) -> SpecIndex:
     return spec
 
 
-def fetch_document(date: str) -> bytes:
-    """The document ESI serves for ``date``, checked to be a usable OpenAPI document; EsiSpecError otherwise."""
-    from esi.client._transport import Transport
+def fetch_document(date: str) -> tuple[bytes, SpecIndex]:
+    """The document ESI serves for ``date`` and its index, checked to be a usable OpenAPI document
+    (EsiSpecError otherwise); sent through the process's one pool."""
+    from esi.client._client import shared_transport
 
     url = _base_url() + "/meta/openapi.json"
-    transport = Transport()
     try:
-        response = transport.send("get", url, headers={"X-Compatibility-Date": date})
+        response = shared_transport().send("get", url, headers={"X-Compatibility-Date": date})
     except EsiError as exc:
         raise EsiSpecError(f"could not fetch {url}: {exc}") from exc
-    finally:
-        transport.close()
     if response.status_code != 200:
         raise EsiSpecError(f"{url} answered {response.status_code}: {response.text[:200]}")
     try:
-        index = SpecIndex(json.loads(response.content), url)
+        index = SpecIndex(json.loads(response.content), f"ESI's view of {date}", date=date)
     except (ValueError, EsiSpecError) as exc:
         raise EsiSpecError(f"{url} did not return a usable OpenAPI document: {exc}") from exc
     if not len(index):
         raise EsiSpecError(f"{url} returned an OpenAPI document without operations")
-    return response.content
+    return response.content, index
 
 
 # --- the shared store -----------------------------------------------------------------------

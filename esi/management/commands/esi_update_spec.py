@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -73,10 +72,9 @@ class Command(BaseCommand):
     @staticmethod
     def _fetch(date: str) -> tuple[bytes, SpecIndex]:
         try:
-            content = fetch_document(date)
+            return fetch_document(date)
         except EsiError as exc:
             raise CommandError(f"Could not fetch ESI's view of {date}: {exc}") from exc
-        return content, SpecIndex(json.loads(content), f"ESI's view of {date}", date=date)
 
     def _store(self, date: str) -> None:
         content, index = self._fetch(date)
