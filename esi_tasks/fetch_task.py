@@ -10,7 +10,7 @@ from celery import states
 from celery.exceptions import Retry
 from celery.utils import uuid
 
-from esi_tasks import dedup, fetching
+from esi_tasks import dedup, fetching, writes
 from esi_tasks._keys import fetch_identity
 from esi_tasks.base import EsiTask
 from esi_tasks.signals import fetch_failed
@@ -163,7 +163,7 @@ class FetchTask(EsiTask):
             if other is not None:
                 claim_key = None
         try:
-            with self.policy(operation):
+            with writes.guard(task_id, operation), self.policy(operation):
                 outcome = fetching.fetch(
                     operation,
                     token_id=token_id,

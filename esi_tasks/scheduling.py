@@ -230,7 +230,7 @@ def record_failure(schedule_id: int, exc: BaseException) -> EndpointSchedule | N
 
 def run(task: Any, schedule_id: int) -> dict[str, Any]:
     """Run a schedule now: fetch (under ``task``'s policy) or make sure its keep-fresh chain runs."""
-    from esi_tasks import fetching, keep_fresh
+    from esi_tasks import fetching, keep_fresh, writes
     from esi_tasks.models import EndpointSchedule
 
     try:
@@ -244,7 +244,7 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
         _record(schedule_id, last_run_at=timezone.now(), last_status=schedule.STATUS_KEEPING_FRESH, last_error="")
         return {"schedule_id": schedule_id, "status": "keeping fresh", "chain_id": chain_id}
     options = {k: kwargs.pop(k) for k in ("token_id", "all_pages", "language", "compatibility_date") if k in kwargs}
-    with task.policy(schedule.operation):
+    with writes.guard(task.request.id, schedule.operation), task.policy(schedule.operation):
         outcome = fetching.fetch(schedule.operation, params=kwargs, **options)
     outcome.announce(type(task), task.request.id)
     size = len(json.dumps(outcome.data, separators=(",", ":")))

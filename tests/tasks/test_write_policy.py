@@ -11,7 +11,7 @@ from celery import states
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
-from esi.exceptions import EsiServerError
+from esi.exceptions import EsiRequestError, EsiServerError
 from esi_tasks.models import EndpointSchedule
 from esi_tasks.tasks import fetch_endpoint
 from tests.tasks.conftest import wait_for
@@ -166,3 +166,25 @@ def test_run_now_of_a_write_needs_the_write_permission(client, esi_sim, make_tok
     assert "schedule_write_operations" in response.content.decode()
     client.post(LIST_URL, {"action": "enable", "_selected_action": [schedule.pk]})
     assert published.messages == [] and EndpointSchedule.objects.get().enabled is False
+
+
+def test_a_redelivered_write_is_not_sent_again(threads_worker, esi_sim, make_token, received_signals):
+    """acks_late hands a lost worker's message back: the same task must not mail twice."""
+    make_token(90000001, [MAIL])
+    kwargs = {"character_id": 90000001, "body": MAIL_BODY}
+    first = fetch_endpoint.apply_async(("PostCharactersCharacterIdMail",), kwargs, task_id="mail-once")
+    first.get(timeout=30)
+    fetch_endpoint.apply_async(("PostCharactersCharacterIdMail",), kwargs, task_id="mail-once")  # the redelivery
+    (failure,) = wait_for(lambda: received_signals["failed"], timeout=30)
+    assert isinstance(failure["exception"], EsiRequestError) and "not sent again" in str(failure["exception"])
+    assert sum(esi_sim.stats()["by_route"]["PostCharactersCharacterIdMail"].values()) == 1
+
+
+def test_a_rate_limited_write_is_sent_once_later(threads_worker, esi_sim, make_token, published):
+    make_token(90000001, [MAIL])
+    esi_sim.configure_route("PostCharactersCharacterIdMail", status=429, retry_after=1)
+    result = fetch_endpoint.delay("PostCharactersCharacterIdMail", character_id=90000001, body=MAIL_BODY)
+    wait_for(lambda: [m for m in published.of(result.id) if m["requeues"] == 1], timeout=20)
+    esi_sim.configure_route("PostCharactersCharacterIdMail", status=None, retry_after=None)
+    result.get(timeout=30)  # ESI refused the first attempt: the re-queued one is sent
+    assert esi_sim.stats()["by_route"]["PostCharactersCharacterIdMail"] == {"429": 1, "201": 1}
