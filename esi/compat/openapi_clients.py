@@ -44,35 +44,91 @@ _TENANT = "tranquility"
 
 
 class EsiObject(dict[str, Any]):
-    """A JSON object that also reads as attributes, like django-esi 10's response models."""
+    """A JSON object that also reads as attributes, like django-esi 10's response models.
 
-    __slots__ = ()
+    A field the operation's response schema declares but ESI left out reads as ``None`` (as an
+    unset optional field of django-esi 10's pydantic models did); any other missing name is an
+    ``AttributeError`` naming the fields there are.
+    """
+
+    __slots__ = ("_declared",)
+
+    def __init__(self, items: Iterable[tuple[str, Any]] = (), declared: Iterable[str] = ()) -> None:
+        super().__init__(items)
+        self._declared = frozenset(declared)
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
+            if not name.startswith("_") and name in self._declared:
+                return None
             raise AttributeError(f"ESI's answer has no field {name!r}; it has: {', '.join(self)}") from None
 
-    def model_dump(self) -> dict[str, Any]:
-        """The plain JSON data (pydantic's name, which django-esi 10's models had)."""
-        plain: dict[str, Any] = _plain(self)
+    def __reduce__(self) -> Any:
+        return (EsiObject, (list(self.items()), sorted(self._declared)))
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        """A plain dict (pydantic's name, which django-esi 10's models had); ``mode="json"``
+        gives dates as ISO strings, as ESI sent them."""
+        if mode not in ("python", "json"):
+            raise ValueError(f"model_dump: mode must be 'python' or 'json', not {mode!r}")
+        plain: dict[str, Any] = _plain(self, json=mode == "json")
         return plain
 
 
-def _wrap(data: Any) -> Any:
+class _Schemas:
+    """Reads the response schema of an operation from the spec, following ``$ref``s."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self._doc = document
+
+    def deref(self, node: Any) -> Mapping[str, Any]:
+        for _ in range(10):
+            ref = node.get("$ref") if isinstance(node, Mapping) else None
+            if not isinstance(ref, str) or not ref.startswith("#/"):
+                break
+            target: Any = self._doc
+            for part in ref[2:].split("/"):
+                target = target.get(part, {}) if isinstance(target, Mapping) else {}
+            node = target
+        return node if isinstance(node, Mapping) else {}
+
+    def response(self, path: str, method: str) -> Mapping[str, Any]:
+        responses = self.deref(self._doc["paths"][path][method]).get("responses") or {}
+        ok = self.deref(next((responses[s] for s in ("200", "201") if s in responses), {}))
+        return self.deref(((ok.get("content") or {}).get("application/json") or {}).get("schema") or {})
+
+
+def _wrap(data: Any, schema: Mapping[str, Any] | None = None, schemas: _Schemas | None = None) -> Any:
+    """JSON -> :class:`EsiObject` for objects, following ``schema`` to know their declared fields."""
+    schema = schemas.deref(schema) if schemas is not None and schema else {}
     if isinstance(data, dict):
-        return EsiObject((k, _wrap(v)) for k, v in data.items())
+        properties = schema.get("properties") or {}
+        return EsiObject(((k, _wrap(v, properties.get(k), schemas)) for k, v in data.items()), properties)
     if isinstance(data, list):
-        return [_wrap(v) for v in data]
+        return [_wrap(v, schema.get("items"), schemas) for v in data]
+    if isinstance(data, str) and schema.get("format") in _PARSERS:
+        try:
+            return _PARSERS[schema["format"]](data)
+        except ValueError:
+            return data  # not what the schema says: left as ESI sent it
     return data
 
 
-def _plain(data: Any) -> Any:
+#: django-esi 10's models gave ``date-time`` and ``date`` fields as ``datetime``/``date`` objects.
+_PARSERS: dict[str, Any] = {"date-time": dt.datetime.fromisoformat, "date": dt.date.fromisoformat}
+
+
+def _plain(data: Any, json: bool = False) -> Any:
     if isinstance(data, dict):
-        return {k: _plain(v) for k, v in data.items()}
+        return {k: _plain(v, json) for k, v in data.items()}
     if isinstance(data, list):
-        return [_plain(v) for v in data]
+        return [_plain(v, json) for v in data]
+    if json and isinstance(data, dt.datetime):
+        return data.isoformat().replace("+00:00", "Z")  # as ESI writes them
+    if json and isinstance(data, dt.date):
+        return data.isoformat()
     return data
 
 
@@ -139,7 +195,12 @@ class EsiOperation:
         data = response.data
         if all_pages and not isinstance(data, list):
             data = [data]  # django-esi 10: results() of a single object is a one-item list
-        data = _wrap(data)
+        schemas = _Schemas(self._esi.spec.document)
+        path, method = self._esi.spec.locations[self.operation_id]
+        schema = schemas.response(path, method)
+        data = _wrap(
+            data, {"type": "array", "items": schema} if all_pages and schema.get("type") != "array" else schema, schemas
+        )
         return (data, LegacyResponse(response)) if return_response else data
 
     def result(

@@ -53,7 +53,7 @@ def test_paged_results_join_every_page(esi_sim, provider):
     assert len(orders) > len(first_page)
     assert all(isinstance(o, EsiObject) and o.order_id for o in orders)
     direct = get_client().call("GetMarketsRegionIdOrders", region_id=10000002, all_pages=True).data
-    assert [o.model_dump() for o in orders] == direct
+    assert [o.model_dump(mode="json") for o in orders] == direct  # dates as ESI wrote them
 
 
 def test_results_of_a_single_object_is_a_one_item_list(esi_sim, provider):
