@@ -17,7 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from esi.app_settings import esi_settings
-from esi.exceptions import SSOUnavailable, TokenError
+from esi.exceptions import SSOUnavailable, TokenError, TokenInvalidError
 
 #: How long EVE SSO's access tokens live. A token stored without an expiry (a row migrated from
 #: django-esi 10, or one created by code written for it) expires this long after ``created``,
@@ -126,11 +126,17 @@ class TokenQuerySet(models.QuerySet["Token"]):
                     failed.append(token.pk)
                 continue
             try:
-                token.valid_access_token()
+                if token.can_refresh:
+                    token.refresh()  # through the model's method, as django-esi 10 did
+                else:
+                    token.valid_access_token()  # still valid, if for less than the margin
             except SSOUnavailable:
                 sso_down = True
                 if token.expired:
                     failed.append(token.pk)
+            except TokenInvalidError:
+                failed.append(token.pk)
+                type(token).objects.filter(pk=token.pk).delete()  # refused by SSO: gone (usually already)
             except TokenError:
                 failed.append(token.pk)
         return self.exclude(pk__in=failed)
