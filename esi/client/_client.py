@@ -77,8 +77,10 @@ class EsiClient:
         retry: RetryPolicy | None = None,
         redis_factory: Callable[[], redis_lib.Redis] | None = None,
         clock: Callable[[], float] = time.time,
+        user_agent: str | None = None,
     ) -> None:
         self._date = check_date(compatibility_date) if compatibility_date else None
+        self.user_agent = user_agent  # None: the project's (ESI_APP_NAME...), sent by the pool
         self._spec_file = str(spec_file) if spec_file else None
         self._spec = spec
         self.transport = transport if isinstance(transport, Transport) else Transport(transport)
@@ -234,6 +236,8 @@ class EsiClient:
         url = base_url + path
         query = {k: v for k, v in values.items() if k != "body" and op.parameters[k].location == "query"}
         headers = {"X-Compatibility-Date": date}  # the pool sends User-Agent and Accept itself
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
         if language:
             headers["Accept-Language"] = language
         if entry is not None and entry.etag:
@@ -399,27 +403,33 @@ class EsiClient:
 
 
 _lock = threading.Lock()
-_clients: dict[tuple[str | None, str | None], EsiClient] = {}
+_clients: dict[tuple[str | None, str | None, str | None], EsiClient] = {}
 _transport: Transport | None = None
 
 
-def get_client(compatibility_date: str | dt.date | None = None, *, spec_file: str | None = None) -> EsiClient:
+def get_client(
+    compatibility_date: str | dt.date | None = None, *, spec_file: str | None = None, user_agent: str | None = None
+) -> EsiClient:
     """The process's client for ``compatibility_date`` (``'YYYY-MM-DD'`` or a date), one per
-    (date, ``spec_file``); without a date, the default client, which follows
-    ``ESI_COMPATIBILITY_DATE``/``ESI_SPEC_FILE``. All share one httpx pool (rebuilt after fork).
+    (date, ``spec_file``, ``user_agent``); without a date, the default client, which follows
+    ``ESI_COMPATIBILITY_DATE``/``ESI_SPEC_FILE``. All share one httpx pool (rebuilt after fork)
+    and each view is loaded once. ``user_agent`` replaces the project's User-Agent (built from
+    ``ESI_APP_NAME``...) for this client's requests, as ``ESIClientProvider``'s ``ua_*`` do.
 
     A malformed date, one before 2020-01-01 or one in the future raises InvalidParameter naming
     the valid dates.
     """
     date = None if compatibility_date is None else check_date(compatibility_date)
-    key = (date, str(spec_file) if spec_file else None)
+    key = (date, str(spec_file) if spec_file else None, user_agent or None)
     client = _clients.get(key)
     if client is None:
         transport = shared_transport()
         with _lock:
             client = _clients.get(key)
             if client is None:
-                client = _clients[key] = EsiClient(compatibility_date=date, spec_file=key[1], transport=transport)
+                client = _clients[key] = EsiClient(
+                    compatibility_date=date, spec_file=key[1], transport=transport, user_agent=key[2]
+                )
     return client
 
 

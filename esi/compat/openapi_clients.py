@@ -12,10 +12,10 @@ Code written for django-esi 10 keeps working unchanged::
 Every call goes through the one process-wide client, so caching, retries, pagination and the
 shared limits are those of :mod:`esi.client`. Deliberate differences from django-esi 10 (see
 ``docs/upgrading.md``): a 304 returns the stored data instead of raising ``HTTPNotModified``;
-server errors really are retried; the User-Agent comes from the project's settings
-(``ESI_APP_NAME``...), not from each provider. Each provider's ``compatibility_date`` (and
-``spec_file``) picks its client, ``get_client(compatibility_date, spec_file=...)``: operations
-resolve against that date's view and every request carries that date.
+server errors (502-504) really are retried. Each provider's ``compatibility_date``,
+``spec_file`` and User-Agent (``ua_appname``, ``ua_version``, ``ua_url``) pick its client,
+``get_client(compatibility_date, spec_file=..., user_agent=...)``: operations resolve against
+that date's view and every request carries that date and that User-Agent.
 """
 
 from __future__ import annotations
@@ -23,15 +23,25 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from esi._dates import check_date
+from esi.app_settings import esi_settings
 from esi.client import EsiClient, EsiResponse, get_client
 from esi.compat.errors import legacy_http_error
 from esi.exceptions import EsiResponseError, InvalidParameter, OperationNotInView, UnknownOperation
 
-__all__ = ["ESIClient", "ESIClientProvider", "ESITag", "EsiObject", "EsiOperation", "LegacyResponse"]
+__all__ = [
+    "ESIClient",
+    "ESIClientProvider",
+    "ESITag",
+    "EsiObject",
+    "EsiOperation",
+    "LegacyResponse",
+    "provider_user_agent",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -311,10 +321,10 @@ class ESIClientProvider:
 
     ``compatibility_date`` (``YYYY-MM-DD`` or a date) and ``spec_file`` pick the client,
     ``get_client(compatibility_date, spec_file=spec_file)``: its date's view, its date on every
-    request. ``ua_appname``/``ua_version`` name the provider in log lines; the User-Agent is built
-    from the project's ``ESI_APP_NAME``/``ESI_USER_CONTACT_EMAIL``. ``ua_url`` and other
-    django-esi 10 keyword arguments are accepted and ignored. ``operations``/``tags`` limit what
-    ``.client`` offers, and are checked against the spec when ``.client`` is first used.
+    request. ``ua_appname``, ``ua_version`` and ``ua_url`` make its User-Agent as django-esi 10
+    did (:func:`provider_user_agent`, with ``ESI_USER_CONTACT_EMAIL``). Other django-esi 10
+    keyword arguments are accepted and ignored. ``operations``/``tags`` limit what ``.client``
+    offers, and are checked against the view when ``.client`` is first used.
     """
 
     def __init__(
@@ -340,6 +350,7 @@ class ESIClientProvider:
             )
         self._ua_appname = ua_appname
         self._ua_version = ua_version
+        self._ua_url = ua_url
         self._spec_file = spec_file
         self._operations = list(operations or [])
         self._tags = list(tags or [])
@@ -352,7 +363,8 @@ class ESIClientProvider:
     def client(self) -> ESIClient:
         """The tag/operation accessor over ``get_client(compatibility_date, spec_file=...)``."""
         if self._client is None:
-            esi = get_client(self._compatibility_date, spec_file=self._spec_file)
+            ua = provider_user_agent(self._ua_appname, self._ua_version, self._ua_url)
+            esi = get_client(self._compatibility_date, spec_file=self._spec_file, user_agent=ua)
             self._client = ESIClient(self._select(esi), esi)
         return self._client
 
@@ -380,3 +392,15 @@ class ESIClientProvider:
                 if op.id not in ids:
                     ids.append(op.id)
         return selected
+
+
+def provider_user_agent(appname: str, version: str, url: str | None = None) -> str:
+    """django-esi 10's User-Agent of a provider: ``AppName/1.0 (contact; +url) DjangoEsi/10.x (+url)``.
+
+    The app's name in PascalCase and the contact from ``ESI_USER_CONTACT_EMAIL``, as CCP asks.
+    """
+    import esi
+
+    name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[\s_\-]+", appname.strip()) if part)
+    contact = "; ".join(c for c in (esi_settings.ESI_USER_CONTACT_EMAIL, f"+{url}" if url else "") if c)
+    return f"{name}/{version} ({contact}) DjangoEsi/{esi.__version__} (+{esi.__url__})"

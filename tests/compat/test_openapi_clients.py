@@ -9,6 +9,7 @@ import pytest
 
 from esi.client import get_client
 from esi.exceptions import EsiClientError, EsiServerError, InvalidParameter, UnknownOperation
+from esi.compat.openapi_clients import provider_user_agent
 from esi.openapi_clients import ESIClientProvider, EsiObject
 
 pytestmark = pytest.mark.usefixtures("redis_client")
@@ -217,9 +218,29 @@ def test_provider_accepts_a_date_object_and_uses_the_client_of_its_date(settings
     provider = ESIClientProvider(dt.date(2025, 8, 26), "app", "1.2", ua_url="https://example.com")
     assert str(provider) == "ESIClientProvider - app (1.2)"
     assert provider.client is provider.client  # built once
-    esi = get_client("2025-08-26")
+    ua = provider_user_agent("app", "1.2", "https://example.com")
+    esi = get_client("2025-08-26", user_agent=ua)
     assert provider.client._esi is esi and esi.compatibility_date == "2025-08-26"
     assert esi.spec.date == "2020-01-01"
+    assert esi.spec is get_client("2025-08-26").spec  # one view per date, whatever the User-Agent
+
+
+def test_each_provider_sends_its_own_user_agent(esi_sim, settings):
+    import esi
+
+    settings.ESI_USER_CONTACT_EMAIL = "admin@example.net"
+    ESIClientProvider(
+        "2025-08-26", "alliance auth", "5.5.0", ua_url="https://aa.example"
+    ).client.Status.GetStatus().result(force_refresh=True)
+    ESIClientProvider("2025-08-26", "other-app", "2.0").client.Status.GetStatus().result(force_refresh=True)
+    get_client().call("GetStatus", force_refresh=True)
+
+    sent = [entry["headers"]["user-agent"] for entry in esi_sim.request_log("GetStatus")]
+    assert sent[:2] == [
+        f"AllianceAuth/5.5.0 (admin@example.net; +https://aa.example) DjangoEsi/{esi.__version__} (+{esi.__url__})",
+        f"OtherApp/2.0 (admin@example.net) DjangoEsi/{esi.__version__} (+{esi.__url__})",
+    ]
+    assert sent[2].endswith(f"django-esi/{esi.__version__}")  # the project's own, unchanged
 
 
 def test_django_esi_10_exception_names_import_from_both_modules():
