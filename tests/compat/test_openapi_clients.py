@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from esi.client import get_client
-from esi.exceptions import EsiClientError, EsiServerError, InvalidParameter, UnknownOperation
 from esi.compat.openapi_clients import provider_user_agent
+from esi.exceptions import EsiClientError, EsiServerError, InvalidParameter, UnknownOperation
 from esi.openapi_clients import ESIClientProvider, EsiObject
 
 pytestmark = pytest.mark.usefixtures("redis_client")
@@ -307,3 +307,14 @@ def test_public_names_are_pinned():
         "LegacyResponse",
     ]
     assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_a_declared_field_esi_left_out_reads_as_none(esi_sim, provider):
+    """django-esi 10's models gave None for an optional field ESI did not send (Alliance Auth
+    reads ``corporation.alliance_id`` of corporations in no alliance); other names still fail."""
+    corporation = provider.client.Corporation.GetCorporationsCorporationId(corporation_id=98000001).result()
+    assert "alliance_id" not in corporation
+    assert corporation.alliance_id is None and corporation.name
+    with pytest.raises(AttributeError, match="no field 'no_such_field'"):
+        corporation.no_such_field
+    assert corporation.model_dump() == dict(corporation)
