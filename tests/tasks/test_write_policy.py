@@ -15,11 +15,10 @@ from esi.exceptions import EsiRequestError, EsiServerError
 from esi_tasks.models import EndpointSchedule
 from esi_tasks.tasks import fetch_endpoint
 from tests.tasks.conftest import wait_for
+from tests.tasks.test_admin_schedules import ADD_URL, LIST_URL, _form
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
-ADD_URL = "/admin/esi_tasks/endpointschedule/add/"
-LIST_URL = "/admin/esi_tasks/endpointschedule/"
 MAIL = "esi-mail.send_mail.v1"
 ASSETS = "esi-assets.read_assets.v1"
 MAIL_BODY = {"recipients": [{"recipient_id": 90000002, "recipient_type": "character"}], "subject": "hi", "body": "x"}
@@ -30,22 +29,6 @@ def _staff(client, name: str, *codenames: str):
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     client.force_login(user)
     return user
-
-
-def _form(**overrides):
-    data = {
-        "name": "s",
-        "operation": "GetStatus",
-        "params": "{}",
-        "token": "",
-        "language": "",
-        "kind": "interval",
-        "every_minutes": "5",
-        "crontab": "",
-        "enabled": "on",
-    }
-    data.update(overrides)
-    return data
 
 
 EDITOR = ("add_endpointschedule", "change_endpointschedule", "view_endpointschedule", "view_token")
