@@ -39,6 +39,7 @@ class TokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("scopes", "token_type")
     search_fields = ("character_name", "character_id", "user__username", "character_owner_hash")
     raw_id_fields = ("user",)
+    ordering = ("character_name", "pk")  # stable pages (list and the schedules' token picker)
     # Everything a person may see; access_token and refresh_token are in no list and no form.
     fields = (
         "character_name",
@@ -58,6 +59,16 @@ class TokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Token]:
         return super().get_queryset(request).select_related("user").prefetch_related("scopes")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Token], search_term: str) -> Any:
+        """The token picker of a schedule offers only tokens the editor may use there."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        picking_for_schedule = (
+            request.path.endswith("/autocomplete/") and request.GET.get("app_label") == "esi_tasks"
+        )  # by name: esi never imports esi_tasks
+        if picking_for_schedule and not request.user.has_perm("esi_tasks.use_any_token"):
+            found = found.filter(user__pk=request.user.pk)
+        return found, may_have_duplicates
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens come from EVE SSO logins only

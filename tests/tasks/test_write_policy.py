@@ -171,3 +171,16 @@ def test_a_rate_limited_write_is_sent_once_later(threads_worker, esi_sim, make_t
     esi_sim.configure_route("PostCharactersCharacterIdMail", status=None, retry_after=None)
     result.get(timeout=30)  # ESI refused the first attempt: the re-queued one is sent
     assert esi_sim.stats()["by_route"]["PostCharactersCharacterIdMail"] == {"429": 1, "201": 1}
+
+
+def test_the_token_picker_offers_only_the_editors_tokens(client, esi_sim, make_token):
+    other = get_user_model().objects.create_user("player")
+    theirs = make_token(90000001, [ASSETS], user=other)
+    editor = _staff(client, "editor", *EDITOR)
+    mine = make_token(90000002, [ASSETS], user=editor)
+    query = {"app_label": "esi_tasks", "model_name": "endpointschedule", "field_name": "token", "term": ""}
+    found = {int(r["id"]) for r in client.get("/admin/autocomplete/", query).json()["results"]}
+    assert found == {mine.pk}
+    _staff(client, "lead", *EDITOR, "use_any_token")
+    found = {int(r["id"]) for r in client.get("/admin/autocomplete/", query).json()["results"]}
+    assert found == {mine.pk, theirs.pk}
