@@ -109,6 +109,7 @@ def uncached(calls: int, rounds: int) -> dict[str, Any]:
     from django.test import override_settings
 
     from esi.client import get_client
+    from esi.redis import get_redis
 
     client = get_client()
     url = settings.ESI_API_URL + "alliances"
@@ -133,6 +134,31 @@ def uncached(calls: int, rounds: int) -> dict[str, Any]:
         return raw_client.get(f"{settings.ESI_API_URL}universe/types/{counter[0]}")
 
     t_miss, t_raw_miss = _side_by_side(miss, raw_miss, calls, rounds)
+    r = get_redis()
+
+    def floor_of(path: Callable[[int], str]) -> Callable[[], Any]:
+        """The cached-miss floor: one Redis GET, the pooled httpx GET of ``path(n)``, one SET."""
+
+        def floor() -> Any:
+            counter[0] += 1
+            key = f"bench:floor:{counter[0]}"
+            r.get(key)
+            response = raw_client.get(settings.ESI_API_URL + path(counter[0]))
+            r.set(key, response.content, px=60_000)
+            return response
+
+        return floor
+
+    t_miss2, t_floor = _side_by_side(miss, floor_of(lambda n: f"universe/types/{n}"), calls, rounds)
+
+    def grouped_miss() -> Any:  # a rate-limited group ("char-detail"): the same two round trips
+        counter[0] += 1
+        return client.call("GetCharactersCharacterIdPortrait", character_id=90_000_000 + counter[0]).data
+
+    grouped_floor = floor_of(lambda n: f"characters/{90_000_000 + n}/portrait")
+    t_gmiss, t_gfloor = _side_by_side(grouped_miss, grouped_floor, calls, rounds)
+    for key in r.scan_iter("bench:floor:*"):
+        r.delete(key)
     raw_client.close()
     return {
         "ours_us": t_ours * 1e6,
@@ -141,6 +167,12 @@ def uncached(calls: int, rounds: int) -> dict[str, Any]:
         "cache_miss_us": t_miss * 1e6,
         "raw_httpx_get_other_url_us": t_raw_miss * 1e6,
         "cache_miss_ratio": t_miss / t_raw_miss,
+        "cache_miss_vs_floor_us": t_miss2 * 1e6,
+        "floor_get_httpx_set_us": t_floor * 1e6,
+        "cache_miss_floor_ratio": t_miss2 / t_floor,
+        "grouped_miss_us": t_gmiss * 1e6,
+        "grouped_floor_us": t_gfloor * 1e6,
+        "grouped_miss_floor_ratio": t_gmiss / t_gfloor,
     }
 
 
@@ -290,6 +322,7 @@ def run(
 
         control = SimulatorControl(url)
         control.reset()
+        control.configure_route("GetCharactersCharacterIdPortrait", rate_limit={"max_tokens": 10**9, "window": 900})
         get_limiter().clear()
         for key in get_redis().scan_iter("esi:cache:*"):
             get_redis().delete(key)
@@ -318,6 +351,11 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"  -> {unc['ratio']:.2f}x (target <= 1.2x)",
         f"  cache miss   {unc['cache_miss_us']:8.1f} us vs raw httpx get  {unc['raw_httpx_get_other_url_us']:7.1f} us"
         f"  -> {unc['cache_miss_ratio']:.2f}x (cache on: + GET + SET)",
+        f"  cache miss   {unc['cache_miss_vs_floor_us']:8.1f} us vs GET+httpx+SET "
+        f"{unc['floor_get_httpx_set_us']:7.1f} us"
+        f"  -> {unc['cache_miss_floor_ratio']:.2f}x (target <= 1.2x; limiter on, 2 Redis round trips)",
+        f"  group miss   {unc['grouped_miss_us']:8.1f} us vs GET+httpx+SET {unc['grouped_floor_us']:7.1f} us"
+        f"  -> {unc['grouped_miss_floor_ratio']:.2f}x (target <= 1.2x; rate-limited group char-detail)",
         f"{pg['pages']} pages @{pg['latency_s'] * 1000:.0f}ms {pg['ours_s']:8.3f} s vs floor {pg['floor_s']:.3f} s"
         f"  -> {pg['ratio_vs_floor']:.2f}x (target <= 1.3x); raw httpx crawl {pg['raw_httpx_crawl_s']:.3f} s"
         f" -> {pg['ratio_vs_raw']:.2f}x",
