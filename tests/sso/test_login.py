@@ -296,3 +296,13 @@ def test_malformed_scope_names_are_refused_with_an_explanation(client: Client) -
     body = response.content.decode()
     assert "not an EVE SSO scope name" in body and "<script>" not in body
     assert CallbackRedirect.objects.count() == 0
+
+
+def test_a_login_with_sso_unreachable_starts_at_once_without_asking_sso(client: Client, settings, caplog) -> None:
+    settings.ESI_SSO_BASE_URL = "http://127.0.0.1:9"  # nothing listens: every request would fail
+    with caplog.at_level("INFO", logger="esi.sso"):
+        for _ in range(3):
+            response = client.get("/sso/login/", {"scopes": ASSETS, "next": "/x/"})
+            assert response.status_code == 302
+            assert response["Location"].startswith("http://127.0.0.1:9/v2/oauth/authorize")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # no SSO request, no retries
