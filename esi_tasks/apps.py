@@ -16,3 +16,9 @@ class EsiTasksConfig(AppConfig):
         post_delete.connect(
             scheduling.on_schedule_deleted, sender=EndpointSchedule, dispatch_uid="esi_tasks.schedule_deleted"
         )
+        from celery import current_app
+
+        from esi_tasks import fetch_task  # noqa: F401  (connects the claim-dropping Celery signals)
+        from esi_tasks.queues import apply_reliability_defaults
+
+        apply_reliability_defaults(current_app)  # settings under which no ESI task is lost

@@ -33,7 +33,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Reject, Retry
+from kombu.exceptions import OperationalError
 
 from esi.exceptions import (
     EsiClientError,
@@ -41,16 +42,20 @@ from esi.exceptions import (
     EsiRequestError,
     EsiServerError,
     EsiTransportError,
+    RedisUnavailable,
     SSOUnavailable,
     TokenError,
 )
+from esi.redis import REDIS_ERRORS
 
 __all__ = ["EsiTask", "REQUEUE_HEADER"]  # noqa: RUF022  (plain sorted(), as the API tests pin)
 
 logger = logging.getLogger(__name__)
 
 REQUEUE_HEADER = "esi_requeues"
-RETRYABLE: tuple[type[BaseException], ...] = (EsiServerError, EsiTransportError, SSOUnavailable)
+RETRYABLE: tuple[type[BaseException], ...] = (EsiServerError, EsiTransportError, SSOUnavailable, RedisUnavailable)
+#: What kombu and redis-py raise when the broker does not take a message.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, *REDIS_ERRORS)
 
 
 def _retry_safe(operation: str) -> bool:
@@ -61,6 +66,16 @@ def _retry_safe(operation: str) -> bool:
         return is_retry_safe(get_client().spec.get(operation))
     except EsiRequestError:
         return True
+
+
+def _caused_by_broker(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or what it was raised from is a broker error (Celery's result backend
+    wraps them in ``RuntimeError`` once its retries are spent)."""
+    while exc is not None:
+        if isinstance(exc, BROKER_ERRORS):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _header(request: Any, name: str) -> Any:
@@ -103,8 +118,9 @@ class EsiTask(Task):  # type: ignore[misc]
         except EsiLimited as exc:
             raise self.requeue(exc.retry_after, exc) from exc
         except RETRYABLE as exc:
-            if operation is not None and not isinstance(exc, SSOUnavailable) and not _retry_safe(operation):
-                # SSOUnavailable comes from the token refresh: nothing reached ESI, a retry is safe
+            nothing_sent = isinstance(exc, SSOUnavailable | RedisUnavailable)
+            if operation is not None and not nothing_sent and not _retry_safe(operation):
+                # SSOUnavailable (token refresh) and RedisUnavailable: nothing reached ESI, a retry is safe
                 logger.warning(
                     "%s[%s] %s not retried: it changes game state and ESI may have applied it (%s)",
                     self.name,
@@ -155,9 +171,43 @@ class EsiTask(Task):  # type: ignore[misc]
         headers[REQUEUE_HEADER] = count + 1
         signature = self.signature_from_request(request, countdown=countdown, headers=headers)
         self.before_requeue(countdown)
-        signature.apply_async()
+        try:
+            signature.apply_async()
+        except RedisUnavailable as err:
+            self.after_requeue(countdown, sent=False)
+            logger.warning("%s[%s] not re-queued (%s): its message goes back to the broker", self.name, request.id, err)
+            raise Reject(err, requeue=True) from err
+        self.after_requeue(countdown, sent=True)
         logger.info("%s[%s] re-queued in %.1f s (%s)", self.name, request.id, countdown, exc)
         return Retry(exc=exc, when=countdown, sig=signature)
 
     def before_requeue(self, countdown: float) -> None:
-        """Hook for subclasses (e.g. to keep a de-duplication claim alive)."""
+        """Hook for subclasses, before the new message is sent."""
+
+    def after_requeue(self, countdown: float, sent: bool) -> None:
+        """Hook for subclasses (e.g. to tie a de-duplication claim to the new message)."""
+
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's ``retry``, except that a retry the broker did not take hands the message back
+        (Celery would reject it for good: the task would be lost)."""
+        try:
+            return super().retry(*args, **kwargs)
+        except Reject as rejected:
+            if rejected.requeue:
+                raise
+            logger.warning("%s[%s] retry not sent: its message goes back to the broker", self.name, self.request.id)
+            raise Reject(rejected.reason, requeue=True) from None
+
+    def apply_async(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's ``apply_async``; a broker that does not take the message is ``RedisUnavailable``."""
+        if self.app.conf.task_always_eager:
+            return super().apply_async(*args, **kwargs)
+        try:
+            return super().apply_async(*args, **kwargs)
+        except Exception as exc:
+            if not _caused_by_broker(exc):
+                raise
+            raise RedisUnavailable(
+                f"The Celery broker did not take {self.name} ({type(exc).__name__}: it was not sent). "
+                "Check that the broker (Redis) runs and try again."
+            ) from exc

@@ -1,40 +1,70 @@
 """De-duplication of identical fetches that are queued or running, through Redis.
 
-Two claims, both ``SET NX`` with a TTL so that a lost worker never blocks a fetch for long:
+Two claims, both ``SET NX`` with a TTL, valued ``"<task id> <unix time claimed>"``:
 
 * **queued** (``esi_tasks:dedup:q:<fetch>``): taken by ``fetch_endpoint.apply_async`` (so
-  ``.delay``). A second identical ``.delay`` while the first is queued or running gets the
-  *first task's* :class:`~celery.result.AsyncResult` back (same task id): ``.get()`` returns the
-  same data, or raises the same error. Released when the task finishes.
+  ``.delay``) for :data:`PENDING_TTL` seconds, and given its full lifetime only once the broker
+  confirmed the message. A second identical ``.delay`` while the first is queued or running gets
+  the *first task's* :class:`~celery.result.AsyncResult` back (same task id, logged with the
+  claim's age): ``.get()`` returns the same data, or raises the same error. Refreshed when the
+  task starts, dropped when it finishes, is re-queued, rejected or expires.
 * **running** (``esi_tasks:dedup:r:<fetch>``): taken by the worker right before it calls ESI.
   A copy that reaches a worker while another identical fetch runs (e.g. sent with ``link=``,
   in a chain, or with an explicit ``task_id``) is re-queued for a second and then, when the
   answer is cacheable, served from the ESI cache the first one filled.
 
-Values are task ids, so a redelivered task (worker killed mid-task) recognises its own claim.
+Claims are bookkeeping: a Redis that does not answer skips them (the fetch is sent, unshared)
+and a claim that cannot be released expires by itself. Values start with task ids, so a
+redelivered task (worker killed mid-task) recognises its own claim. ``manage.py esi_claims``
+lists and clears them.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from esi.redis import get_redis
+from esi.redis import REDIS_ERRORS, get_redis
 from esi_tasks._keys import PREFIX
 from esi_tasks._keys import text as _text
 
-__all__ = ["claim", "extend", "holder", "queued_key", "release", "running_key"]
+__all__ = [  # noqa: RUF022  (plain sorted(), as the API tests pin)
+    "Claim",
+    "PENDING_TTL",
+    "claim",
+    "claim_or_holder",
+    "claims",
+    "extend",
+    "holder",
+    "queued_key",
+    "release",
+    "running_key",
+]
 
 logger = logging.getLogger(__name__)
 
-# Delete / extend the key only when it still holds our task id.
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-_EXTEND = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
-return 0
-"""
+#: Seconds a queued claim lives before the broker confirmed its message.
+PENDING_TTL = 30.0
+
+# The claim is ours when its value is our task id, or starts with it and a space.
+_OURS = (
+    "local v = redis.call('get', KEYS[1]) "
+    "if v and (v == ARGV[1] or string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' ') then "
+)
+_RELEASE = _OURS + "return redis.call('del', KEYS[1]) end return 0"
+_EXTEND = _OURS + "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim as ``esi_claims`` shows it."""
+
+    key: str
+    task_id: str
+    age: float | None
+    ttl: float | None
 
 
 def queued_key(identity: str) -> str:
@@ -45,34 +75,79 @@ def running_key(identity: str) -> str:
     return f"{PREFIX}:dedup:r:{identity}"
 
 
+def _parse(value: bytes | str) -> tuple[str, float | None]:
+    task_id, _, claimed = _text(value).partition(" ")
+    try:
+        return task_id, max(0.0, time.time() - float(claimed)) if claimed else None
+    except ValueError:
+        return task_id, None
+
+
+def _skipped(what: str, key: str, exc: BaseException) -> None:
+    logger.warning("Dedup claim %s skipped (%s): Redis did not answer (%s)", what, key, type(exc).__name__)
+
+
 def claim(key: str, task_id: str, ttl: float) -> str | None:
-    """Claim ``key`` for ``task_id``; ``None`` when claimed (or already ours), else the holder's id."""
-    r = get_redis()
+    """Claim ``key`` for ``task_id``; ``None`` when claimed (or already ours, or Redis did not
+    answer: then nothing is shared), else the holder's task id."""
+    found = claim_or_holder(key, task_id, ttl)
+    return found[0] if found is not None else None
+
+
+def claim_or_holder(key: str, task_id: str, ttl: float) -> tuple[str, float | None] | None:
+    """As :func:`claim`, with the holder's claim age (seconds, when known)."""
     ttl_ms = max(1000, int(ttl * 1000))
-    for _ in range(3):
-        if r.set(key, task_id, nx=True, px=ttl_ms):
-            return None
-        current = r.get(key)
-        if current is None:
-            continue  # released between SET and GET: try again
-        current_id = _text(current)
-        if current_id == task_id:
-            r.pexpire(key, ttl_ms)
-            return None
-        return current_id
-    return None  # pragma: no cover - only under extreme churn; sending twice is safe
+    try:
+        r = get_redis()
+        for _ in range(3):
+            if r.set(key, f"{task_id} {time.time():.3f}", nx=True, px=ttl_ms):
+                return None
+            current = r.get(key)
+            if current is None:
+                continue  # released between SET and GET: try again
+            current_id, age = _parse(current)
+            if current_id == task_id:
+                r.pexpire(key, ttl_ms)
+                return None
+            return current_id, age
+    except REDIS_ERRORS as exc:
+        _skipped("not taken", key, exc)
+    return None  # Redis away, or extreme churn: sending twice is safe
 
 
 def holder(key: str) -> str | None:
-    value = get_redis().get(key)
-    return _text(value) if value is not None else None
+    try:
+        value = get_redis().get(key)
+    except REDIS_ERRORS as exc:
+        _skipped("not read", key, exc)
+        return None
+    return _parse(value)[0] if value is not None else None
 
 
 def release(key: str, task_id: str) -> bool:
-    """Release ``key`` if ``task_id`` holds it."""
-    return bool(get_redis().eval(_RELEASE, 1, key, task_id))
+    """Release ``key`` if ``task_id`` holds it (when Redis does not answer, it expires by itself)."""
+    try:
+        return bool(get_redis().register_script(_RELEASE)(keys=[key], args=[task_id]))
+    except REDIS_ERRORS as exc:
+        _skipped("not released (it expires by itself)", key, exc)
+        return False
 
 
 def extend(key: str, task_id: str, ttl: float) -> bool:
-    """Keep ``task_id``'s claim for another ``ttl`` seconds (a re-queued task is still queued)."""
-    return bool(get_redis().eval(_EXTEND, 1, key, task_id, max(1, int(ttl + 0.999))))
+    """Keep ``task_id``'s claim for another ``ttl`` seconds from now."""
+    try:
+        return bool(get_redis().register_script(_EXTEND)(keys=[key], args=[task_id, max(1000, int(ttl * 1000))]))
+    except REDIS_ERRORS as exc:
+        _skipped("not extended", key, exc)
+        return False
+
+
+def claims() -> Iterator[Claim]:
+    """Every dedup claim in Redis (for ``esi_claims``); raises redis errors: it is a command."""
+    r = get_redis()
+    for key in r.scan_iter(match=f"{PREFIX}:dedup:*", count=500):
+        value, pttl = r.get(key), r.pttl(key)
+        if value is None:
+            continue
+        task_id, age = _parse(value)
+        yield Claim(_text(key), task_id, age, pttl / 1000 if pttl and pttl > 0 else None)

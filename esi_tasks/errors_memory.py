@@ -3,7 +3,8 @@
 A 403 or 404 for one operation, parameters and character is stored in Redis for
 ``ESI_ERROR_MEMORY_TIMEOUT`` seconds; the same fetch in that time raises the remembered error
 at once, without a request. Other errors (5xx, 420, 429) are not remembered: they say nothing
-about the next attempt.
+about the next attempt. The memory is bookkeeping: when Redis does not answer, nothing is
+remembered or recalled and ESI is asked.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from esi.app_settings import esi_settings
 from esi.exceptions import EsiClientError, EsiForbidden, EsiNotFound, EsiResponseError
-from esi.redis import get_redis
+from esi.redis import REDIS_ERRORS, get_redis, unavailable
 from esi_tasks._keys import PREFIX, canonical_operation, digest
 
 __all__ = ["REMEMBERED_STATUSES", "forget", "recall", "remember"]
@@ -48,7 +49,11 @@ def remember(
         return False
     body = exc.body if isinstance(exc.body, dict | list | str | int | float | type(None)) else str(exc.body)
     value = json.dumps({"status": exc.status, "body": body, "message": str(exc)})
-    get_redis().set(_key(operation, params, character_id, compatibility_date), value, ex=timeout)
+    try:
+        get_redis().set(_key(operation, params, character_id, compatibility_date), value, ex=timeout)
+    except REDIS_ERRORS as err:  # bookkeeping: the next identical fetch asks ESI again
+        logger.warning("%s's %s not remembered: Redis did not answer (%s)", operation, exc.status, type(err).__name__)
+        return False
     return True
 
 
@@ -60,11 +65,15 @@ def recall(
         return None
     key = _key(operation, params, character_id, compatibility_date)
     r = get_redis()
-    raw = r.get(key)
-    if raw is None:
+    try:
+        raw = r.get(key)
+        if raw is None:
+            return None
+        ttl = r.ttl(key)
+    except REDIS_ERRORS as exc:  # bookkeeping: without the memory, ESI is asked
+        logger.warning("Error memory of %s not read: Redis did not answer (%s)", operation, type(exc).__name__)
         return None
     stored = json.loads(raw)
-    ttl = r.ttl(key)
     cls = EsiForbidden if stored["status"] == 403 else EsiNotFound
     message = (
         f"{stored['message']} (remembered: ESI gave this answer recently; it is not asked again for "
@@ -78,4 +87,5 @@ def forget(
     operation: str, params: Mapping[str, Any], character_id: int | None, compatibility_date: str | None = None
 ) -> None:
     """Drop a remembered error (e.g. after the player granted the missing role)."""
-    get_redis().delete(_key(operation, params, character_id, compatibility_date))
+    with unavailable("forgetting a remembered error"):
+        get_redis().delete(_key(operation, params, character_id, compatibility_date))

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from celery import states
+from celery import signals, states
 from celery.exceptions import Retry
 from celery.utils import uuid
 
@@ -73,7 +73,7 @@ class FetchTask(EsiTask):
 
     abstract = True
     #: Longest time a queued claim lives (a message lost for good stops blocking after this).
-    dedup_timeout: float = 600.0
+    dedup_timeout: float = 300.0
     #: Longest time a running claim lives (a crashed worker stops blocking after this).
     running_timeout: float = 180.0
     #: Wait before a copy that found an identical fetch running tries again (from the cache).
@@ -107,12 +107,19 @@ class FetchTask(EsiTask):
         identity = _identity(args, kwargs) if shareable else None
         if identity is not None and _is_read(args, kwargs):
             task_id = uuid()
-            holder = dedup.claim(dedup.queued_key(identity), task_id, self.dedup_timeout)
-            if holder is not None:
-                logger.debug("%s: identical fetch %s already queued or running", self.name, holder)
+            key = dedup.queued_key(identity)
+            found = dedup.claim_or_holder(key, task_id, dedup.PENDING_TTL)
+            if found is not None:
+                holder, age = found
+                logger.info(
+                    "%s: sharing the identical fetch %s, claimed %s ago",
+                    self.name,
+                    holder,
+                    f"{age:.0f} s" if age is not None else "an unknown time",
+                )
                 return self.AsyncResult(holder)
             try:
-                return super().apply_async(
+                result = super().apply_async(
                     args,
                     kwargs,
                     task_id=task_id,
@@ -123,8 +130,10 @@ class FetchTask(EsiTask):
                     **options,
                 )
             except BaseException:
-                dedup.release(dedup.queued_key(identity), task_id)  # nothing was sent: nothing to share
+                dedup.release(key, task_id)  # nothing was sent: nothing to share
                 raise
+            dedup.extend(key, task_id, self.dedup_timeout)  # the broker has it: share it while queued
+            return result
         return super().apply_async(
             args, kwargs, task_id=task_id, producer=producer, link=link, link_error=link_error, shadow=shadow, **options
         )
@@ -155,6 +164,7 @@ class FetchTask(EsiTask):
             compatibility_date=compatibility_date,
         )
         if task_id and not self.request.is_eager:
+            dedup.extend(dedup.queued_key(identity), task_id, self.running_timeout)  # running: refreshed
             claim_key = dedup.running_key(identity)
             other = dedup.claim(claim_key, task_id, self.running_timeout)
             if other is not None and self.requeue_count() < self.max_requeues:
@@ -193,9 +203,14 @@ class FetchTask(EsiTask):
             dedup.release(dedup.queued_key(identity), task_id)
 
     def before_requeue(self, countdown: float) -> None:
+        """The queued claim follows the new message: kept for its countdown (dropped if unsent)."""
         identity = _identity(self.request.args, self.request.kwargs)
         if identity is not None and self.request.id:
             dedup.extend(dedup.queued_key(identity), self.request.id, countdown + self.dedup_timeout)
+
+    def after_requeue(self, countdown: float, sent: bool) -> None:
+        if not sent:
+            _drop_claim(self.request.id, self.request.args, self.request.kwargs)
 
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if status in (states.SUCCESS, states.FAILURE):
@@ -206,3 +221,29 @@ class FetchTask(EsiTask):
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         logger.warning("%s[%s] %s failed: %s", self.name, task_id, split_fetch_kwargs(args, kwargs)[0], exc)
         announce_failure(self.__class__, exc, task_id, args, kwargs)
+
+
+def _drop_claim(task_id: str | None, args: Any, kwargs: Any) -> None:
+    identity = _identity(args, kwargs)
+    if identity is not None and task_id:
+        dedup.release(dedup.queued_key(identity), task_id)
+
+
+@signals.task_revoked.connect(dispatch_uid="esi_tasks.dedup.revoked")  # type: ignore[untyped-decorator]
+def _on_revoked(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """A revoked or expired fetch will never run: callers must not be handed it any more."""
+    if request is not None and getattr(sender, "name", None) == "esi_tasks.fetch_endpoint":
+        _drop_claim(request.id, request.args, request.kwargs)
+
+
+@signals.task_rejected.connect(dispatch_uid="esi_tasks.dedup.rejected")  # type: ignore[untyped-decorator]
+def _on_rejected(message: Any = None, **_: Any) -> None:
+    """A message the worker refused (unknown task, bad body): drop the claim it may hold."""
+    headers = getattr(message, "headers", None) or {}
+    if headers.get("task") != "esi_tasks.fetch_endpoint":
+        return
+    try:
+        args, kwargs = message.decode()[:2]
+    except Exception:  # an undecodable body holds no identity
+        return
+    _drop_claim(headers.get("id"), args, kwargs)

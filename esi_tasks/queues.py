@@ -1,7 +1,25 @@
-"""Default queues and routes: token refresh ahead of bulk fetches.
+"""Default queues and routes, and the Celery settings under which no ESI task is lost.
 
-Nothing is routed unless you opt in, so ``celery -A proj worker`` (default queue only) runs
-everything out of the box. To separate the work, put this in your Django settings::
+**Reliability** (:data:`RELIABILITY_SETTINGS`): applied to the Celery app by ``esi_tasks`` itself
+(:func:`apply_reliability_defaults`, from the app's ``ready()``), each only where the project
+left Celery's default:
+
+- ``worker_prefetch_multiplier = 1``: a worker holds one message per process beyond those it
+  runs, so a worker main process that dies strands as few messages as possible;
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged after its task
+  ran, and goes back to the queue when the process running it dies;
+- ``broker_transport_options["visibility_timeout"] = VISIBILITY_TIMEOUT``: a message taken but
+  never acknowledged (its worker was killed, or the broker connection dropped) is delivered again
+  after this many seconds. It must be longer than the longest countdown or ETA a task is sent
+  with (keep-fresh hops: 30 minutes) plus the longest run, or such tasks run twice; and every
+  worker looks for such messages every 10 s (kombu's ``unacked_restore_interval`` with
+  ``unacked_restore_throttle = 1``; kombu's default looks every 100 s);
+- ``broker_connection_retry_on_startup``: a worker started while Redis restarts waits for it;
+- ``task_publish_retry_policy``: ``.delay()`` rides out a Redis restart of a few seconds;
+- ``result_backend_always_retry``: a result is stored (and read) once Redis is back, not lost.
+
+**Routing** (opt in): nothing is routed unless you say so, so ``celery -A proj worker`` (default
+queue only) runs everything out of the box. To separate the work::
 
     from esi_tasks.queues import CELERY_SETTINGS
     CELERY_TASK_ROUTES = CELERY_SETTINGS["task_routes"]
@@ -17,14 +35,29 @@ whenever it has something, before ``esi``. Or run a small dedicated worker for `
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-__all__ = ["CELERY_SETTINGS", "DEFAULT_QUEUE", "TASK_ROUTES", "TOKEN_QUEUE", "apply_defaults"]
+from celery.app.defaults import DEFAULTS
+
+__all__ = [
+    "CELERY_SETTINGS",
+    "DEFAULT_QUEUE",
+    "RELIABILITY_SETTINGS",
+    "TASK_ROUTES",
+    "TOKEN_QUEUE",
+    "VISIBILITY_TIMEOUT",
+    "apply_defaults",
+    "apply_reliability_defaults",
+]
 
 #: Token refresh and the sweep: small, latency-sensitive, ahead of everything else.
 TOKEN_QUEUE = "esi_tokens"
 #: Endpoint fetches, keep-fresh runs and scheduled fetches.
 DEFAULT_QUEUE = "esi"
+#: Seconds before an unacknowledged message is delivered again: the longest countdown/ETA
+#: (keep-fresh hops of 30 minutes) plus the longest run (10 minutes), not Celery's 1 hour.
+VISIBILITY_TIMEOUT = 2400
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "esi_tasks.refresh_token": {"queue": TOKEN_QUEUE},
@@ -33,17 +66,49 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     "esi_tasks.*": {"queue": DEFAULT_QUEUE},
 }
 
-CELERY_SETTINGS: dict[str, Any] = {
-    "task_routes": TASK_ROUTES,
-    "broker_transport_options": {"queue_order_strategy": "priority"},
-    # fetches are I/O bound and acks_late: take one message at a time per process
+RELIABILITY_SETTINGS: dict[str, Any] = {
     "worker_prefetch_multiplier": 1,
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "broker_connection_retry_on_startup": True,
+    "broker_transport_options": {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    },
+    "task_publish_retry_policy": {"max_retries": 6, "interval_start": 0.2, "interval_step": 0.4, "interval_max": 1.5},
+    "result_backend_always_retry": True,
+    "result_backend_max_retries": 10,
+    "result_backend_max_sleep_between_retries_ms": 1000,
+}
+
+CELERY_SETTINGS: dict[str, Any] = {
+    **RELIABILITY_SETTINGS,
+    "task_routes": TASK_ROUTES,
+    "broker_transport_options": {
+        "queue_order_strategy": "priority",
+        **RELIABILITY_SETTINGS["broker_transport_options"],
+    },
 }
 
 
-def apply_defaults(app: Any) -> None:
-    """Apply :data:`CELERY_SETTINGS` to a Celery ``app`` where the project set nothing itself."""
-    for name, value in CELERY_SETTINGS.items():
+def _apply(app: Any, settings: dict[str, Any]) -> None:
+    for name, value in settings.items():
         current = app.conf.get(name)
-        if not current:
-            app.conf[name] = value
+        if isinstance(value, dict) and name.endswith("_options"):
+            merged = dict(current or {})
+            for key, item in value.items():
+                merged.setdefault(key, item)  # the project's own options win
+            app.conf[name] = merged
+        elif current is None or current == DEFAULTS.get(name):
+            app.conf[name] = copy.deepcopy(value)
+
+
+def apply_defaults(app: Any) -> None:
+    """Apply :data:`CELERY_SETTINGS` (routes too) to ``app`` where the project kept Celery's default."""
+    _apply(app, CELERY_SETTINGS)
+
+
+def apply_reliability_defaults(app: Any) -> None:
+    """Apply :data:`RELIABILITY_SETTINGS` to ``app`` where the project kept Celery's default."""
+    _apply(app, RELIABILITY_SETTINGS)

@@ -26,6 +26,7 @@ class PrivateRedis:
     def __init__(self, port: int | None = None, directory: str | None = None) -> None:
         self.port = port or free_port()
         self.dir = Path(directory or tempfile.mkdtemp(prefix="esi-chaos-redis-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
         self.kills = 0
 

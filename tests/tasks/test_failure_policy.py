@@ -75,7 +75,7 @@ def test_error_limited_fetch_is_requeued_not_failed(threads_worker, esi_sim, pub
     esi_sim.configure_route("GetStatus", status=420, retry_after=2)
     result = fetch_endpoint.delay("GetStatus")
     requeued = wait_for(lambda: [m for m in published.of(result.id) if m["requeues"] == 1], timeout=15)[0]
-    assert result.state == states.RETRY
+    wait_for(lambda: result.state == states.RETRY, timeout=5)  # stored right after the publish
     assert received_signals["failed"] == []  # a limit is not a failure
     esi_sim.configure_route("GetStatus", status=None, retry_after=None)
     assert "players" in result.get(timeout=20)

@@ -8,7 +8,18 @@ import pytest
 
 MODULES = {
     "esi_tasks.base": ["EsiTask", "REQUEUE_HEADER"],
-    "esi_tasks.dedup": ["claim", "extend", "holder", "queued_key", "release", "running_key"],
+    "esi_tasks.dedup": [
+        "Claim",
+        "PENDING_TTL",
+        "claim",
+        "claim_or_holder",
+        "claims",
+        "extend",
+        "holder",
+        "queued_key",
+        "release",
+        "running_key",
+    ],
     "esi_tasks.errors_memory": ["REMEMBERED_STATUSES", "forget", "recall", "remember"],
     "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"],
     "esi_tasks.fetching": ["FetchOutcome", "fetch", "response_meta"],
@@ -25,7 +36,16 @@ MODULES = {
         "state",
         "waiting_for",
     ],
-    "esi_tasks.queues": ["CELERY_SETTINGS", "DEFAULT_QUEUE", "TASK_ROUTES", "TOKEN_QUEUE", "apply_defaults"],
+    "esi_tasks.queues": [
+        "CELERY_SETTINGS",
+        "DEFAULT_QUEUE",
+        "RELIABILITY_SETTINGS",
+        "TASK_ROUTES",
+        "TOKEN_QUEUE",
+        "VISIBILITY_TIMEOUT",
+        "apply_defaults",
+        "apply_reliability_defaults",
+    ],
     "esi_tasks.signals": ["endpoint_fetched", "fetch_failed"],
     "esi_tasks.tasks": [
         "cleanup_callback_redirects",

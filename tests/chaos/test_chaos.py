@@ -1,0 +1,38 @@
+"""The bounded chaos run (``scripts/chaos`` runs the full form): every guarantee of
+docs/reliability.md under killed workers, a killed Redis and a faulty ESI and SSO."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
+
+
+def test_nothing_is_lost_under_faults() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.chaos.run", "--tasks", "300", "--duration", "20", "--drain", "150"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert done.stdout.strip(), done.stderr[-3000:]
+    figures = json.loads(done.stdout)
+    summary = {k: figures[k] for k in ("ok", "failed_clearly", "lost", "raw_errors", "status_420", "runs_per_task")}
+    assert figures["problems"] == [], f"{figures['problems']} {summary}"
+    assert figures["ok"] + figures["failed_clearly"] == figures["tasks"] == 300
+    assert figures["lost"] == 0 and figures["raw_errors"] == 0 and figures["status_420"] == 0
+    assert figures["writes_sent"] > 0 and figures["writes_applied_twice"] == 0
+    assert len(figures["events"]) == 3  # a pool child, a worker main process, Redis
+    refresh = figures["refresh"]
+    assert refresh["rounds_without_loss"] == refresh["rounds"] == 10 and refresh["sso_invalid_grant"] == 0
+    assert done.returncode == 0
