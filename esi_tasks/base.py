@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 REQUEUE_HEADER = "esi_requeues"
 RETRYABLE: tuple[type[BaseException], ...] = (EsiServerError, EsiTransportError, SSOUnavailable, RedisUnavailable)
 #: What kombu and redis-py raise when the broker does not take a message.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, *REDIS_ERRORS)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, *REDIS_ERRORS)  # (see esi_tasks.broker)
 
 
 def _retry_safe(operation: str) -> bool:
@@ -68,14 +68,14 @@ def _retry_safe(operation: str) -> bool:
         return True
 
 
-def _caused_by_broker(exc: BaseException | None) -> bool:
-    """Whether ``exc`` or what it was raised from is a broker error (Celery's result backend
-    wraps them in ``RuntimeError`` once its retries are spent)."""
+def _broker_cause(exc: BaseException | None) -> BaseException | None:
+    """The broker error ``exc`` is or was raised from (Celery's result backend wraps them in
+    ``RuntimeError`` once its retries are spent), or ``None``."""
     while exc is not None:
         if isinstance(exc, BROKER_ERRORS):
-            return True
+            return exc
         exc = exc.__cause__
-    return False
+    return None
 
 
 def _header(request: Any, name: str) -> Any:
@@ -205,9 +205,9 @@ class EsiTask(Task):  # type: ignore[misc]
         try:
             return super().apply_async(*args, **kwargs)
         except Exception as exc:
-            if not _caused_by_broker(exc):
+            cause = _broker_cause(exc)
+            if cause is None:
                 raise
-            raise RedisUnavailable(
-                f"The Celery broker did not take {self.name} ({type(exc).__name__}: it was not sent). "
-                "Check that the broker (Redis) runs and try again."
-            ) from exc
+            from esi_tasks.broker import broker_problem
+
+            raise RedisUnavailable(f"{self.name} was not sent. {broker_problem(cause)}") from exc
