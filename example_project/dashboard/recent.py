@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from esi.redis import get_redis
+from esi.redis import get_redis, unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,9 @@ def record(outcome: str, **info: Any) -> None:
 
 
 def latest() -> list[dict[str, Any]]:
-    """The most recent fetches, newest first."""
-    rows = [json.loads(raw) for raw in get_redis().lrange(KEY, 0, KEEP - 1)]
+    """The most recent fetches, newest first; ``RedisUnavailable`` when Redis does not answer."""
+    with unavailable("reading the recent fetches"):
+        rows = [json.loads(raw) for raw in get_redis().lrange(KEY, 0, KEEP - 1)]
     for row in rows:
         row["at"] = time.strftime("%H:%M:%S", time.gmtime(row["at"]))
     return rows

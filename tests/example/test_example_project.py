@@ -268,7 +268,8 @@ page = client.get("/")
 assert page.status_code == 200, page.status_code
 text = page.content.decode()
 assert 'class="note">ESI status: ' in text, text  # an esi.exceptions error, as a note
-assert 'class="note">Recent fetches: ' in text, text
+assert 'class="note">Recent fetches: RedisUnavailable: Redis at ESI_REDIS_URL did not answer' in text, text
+assert 'class="note">Limits: RedisUnavailable: ' in text, text  # one clear error, not redis-py's
 assert "Log in with EVE SSO" in text, text
 print("DEGRADED-OK")
 """
