@@ -16,7 +16,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,32 +51,26 @@ def _base_url() -> str:
     return str(esi_settings.ESI_API_URL).rstrip("/")
 
 
-def spec_from_file(path: str | Path) -> SpecIndex:
-    """The index of one document file, parsed once per process."""
-    key = str(path)
-    spec = _files.get(key)
+def _once(memo: dict[Any, SpecIndex], key: Any, build: Callable[[], SpecIndex]) -> SpecIndex:
+    """``memo[key]``, built (and given what views learn from each other) by one thread only."""
+    spec = memo.get(key)
     if spec is None:
         with _lock:
-            spec = _files.get(key)
+            spec = memo.get(key)
             if spec is None:
-                spec = SpecIndex.from_file(key)
+                spec = memo[key] = build()
                 _attach(spec)
-                _files[key] = spec
     return spec
+
+
+def spec_from_file(path: str | Path) -> SpecIndex:
+    """The index of one document file, parsed once per process."""
+    return _once(_files, str(path), lambda: SpecIndex.from_file(path))
 
 
 def get_view(date: str) -> SpecIndex:
     """The view of a validated ``YYYY-MM-DD`` date (see the module docstring for where from)."""
-    key = (_base_url(), date)
-    spec = _views.get(key)
-    if spec is None:
-        with _lock:
-            spec = _views.get(key)
-            if spec is None:
-                spec = _load(date)
-                _attach(spec)
-                _views[key] = spec
-    return spec
+    return _once(_views, (_base_url(), date), lambda: _load(date))
 
 
 def _attach(spec: SpecIndex) -> None:
