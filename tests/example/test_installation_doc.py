@@ -5,7 +5,9 @@ block starting with a ``# path`` comment goes at the end of that file (or create
 block is run line by line in the project, ``runserver`` / ``celery ... worker|beat`` in the
 background. Two things differ from a real site, both said below: the packages are already in
 this virtualenv (``pip install``, ``apt-get`` are not run), and before the first ``manage.py``
-command the settings get this machine's Redis database and the simulator's URLs.
+command the settings get this machine's Redis database, the simulator's URLs and a callback URL
+on a free port (``runserver`` is given that port). Then an SSO login without ``next=`` lands on
+the documented ``LOGIN_REDIRECT_URL``.
 """
 
 from __future__ import annotations
@@ -88,7 +90,6 @@ class NewSite:
         argv = self.argv(line)
         if BACKGROUND.match(line):
             if "runserver" in line:
-                self.port = free_port()
                 argv += [f"127.0.0.1:{self.port}", "--noreload"]
             log = self.cwd.parent / f"{len(self.background)}.log"
             process = subprocess.Popen(
@@ -119,15 +120,17 @@ class NewSite:
 def site(tmp_path: Path, esi_sim: Any, redis_client: Any) -> Iterator[NewSite]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ESI_", "CELERY_", "PYTHONPATH"))}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", PYTHONUNBUFFERED="1")
-    redis = test_settings.ESI_TEST_REDIS_URL
+    redis, port = test_settings.ESI_TEST_REDIS_URL, free_port()
     overrides = (
-        "\n# Test only: this machine's Redis database and the simulator instead of CCP's servers.\n"
+        "\n# Test only: this machine's Redis database, the simulator instead of CCP's servers, and a\n"
+        "# callback URL on the port runserver is given here.\n"
         f"ESI_REDIS_URL = CELERY_BROKER_URL = CELERY_RESULT_BACKEND = {redis!r}\n"
         f"ESI_API_URL = {esi_sim.url + '/'!r}\n"
         f"ESI_SSO_BASE_URL = {esi_sim.url!r}\n"
+        f"ESI_SSO_CALLBACK_URL = 'http://127.0.0.1:{port}/sso/callback'\n"
         'ESI_DOWNTIME_START = ""\n'
     )
-    new_site = NewSite(cwd=tmp_path, env=env, overrides=overrides)
+    new_site = NewSite(cwd=tmp_path, env=env, overrides=overrides, port=port)
     try:
         yield new_site
     finally:
@@ -158,9 +161,14 @@ def test_a_new_project_set_up_from_the_installation_guide_fetches_through_a_work
     deadline = time.monotonic() + 30
     while "Quit the server with" not in site.log("python manage.py runserver") and time.monotonic() < deadline:
         time.sleep(0.2)
-    login = httpx.get(f"http://127.0.0.1:{site.port}/sso/login/", follow_redirects=False, timeout=30)
-    assert login.status_code == 302 and login.headers["location"].startswith(f"{esi_sim.url}/v2/oauth/authorize")
-    assert httpx.get(f"http://127.0.0.1:{site.port}/admin/login/", timeout=30).status_code == 200
+    with httpx.Client(base_url=f"http://127.0.0.1:{site.port}", timeout=30) as browser:
+        assert browser.get("/admin/login/").status_code == 200  # the admin's static files were collected
+        login = browser.get("/sso/login/")  # no next=: LOGIN_REDIRECT_URL decides
+        assert login.status_code == 302 and login.headers["location"].startswith(f"{esi_sim.url}/v2/oauth/authorize")
+        approved = httpx.get(login.headers["location"], timeout=30)  # the simulator approves at once
+        assert approved.status_code == 302
+        done = browser.get(approved.headers["location"])
+        assert done.status_code == 302 and done.headers["location"] == "/admin/"
     deadline = time.monotonic() + 30
     while "beat: Starting" not in site.log("celery -A mysite beat") and time.monotonic() < deadline:
         time.sleep(0.2)
