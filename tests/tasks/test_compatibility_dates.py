@@ -117,3 +117,24 @@ def test_identical_dated_fetches_are_shared(threads_worker, esi_sim):
     assert second.id == first.id  # one task: the same fetch of the same view
     first.get(timeout=20)
     assert len(esi_sim.request_log("GetSovereigntyMap")) == 1
+
+
+def test_migration_stamps_existing_schedules_with_the_projects_date(settings):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    settings.ESI_COMPATIBILITY_DATE = "2025-08-26"
+    before, after = (
+        [("esi_tasks", "0003_endpointschedule_permissions")],
+        [("esi_tasks", "0004_endpointschedule_compatibility_date")],
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_model = executor.loader.project_state(before).apps.get_model("esi_tasks", "EndpointSchedule")
+    old_model.objects.create(name="made before dates", operation="GetStatus", every_minutes=5)
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    assert EndpointSchedule.objects.get(name="made before dates").compatibility_date == "2025-08-26"
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())  # leave the schema as the other tests expect
