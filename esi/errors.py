@@ -2,6 +2,7 @@
 ``DeprecationWarning``); they live in :mod:`esi.compat.errors`. Use :mod:`esi.exceptions`."""
 
 from esi.compat._deprecation import legacy_getattr
+from esi.exceptions import _LEGACY_NAMES
 
 _REPLACEMENTS = {
     "DjangoEsiException": "esi.exceptions.EsiError",
@@ -12,13 +13,7 @@ _REPLACEMENTS = {
     "IncompleteResponseError": "esi.exceptions.SSOUnavailable",
     "SSOUnavailableError": "esi.exceptions.SSOUnavailable",
     "SSOOAuthError": "esi.exceptions.SSOError",
-    "HTTPError": "esi.exceptions.EsiResponseError",
-    "HTTPClientError": "esi.exceptions.EsiClientError",
-    "HTTPServerError": "esi.exceptions.EsiServerError",
-    "HTTPNotModified": "nothing (a 304 returns the stored data with not_modified=True)",
-    "ESIErrorLimitException": "esi.exceptions.EsiErrorLimited",
-    "ESIBucketLimitException": "esi.exceptions.EsiRateLimited",
-    "TaskBucketLimitException": "esi.exceptions.EsiRateLimited",
+    **_LEGACY_NAMES,  # django-esi 10 defined these here too
 }
 
 __all__ = sorted(_REPLACEMENTS)
