@@ -104,23 +104,15 @@ class _LegacyStatusError(EsiResponseError):
         return self is other
 
 
-class _SkipDataclassInit(Exception):
-    """Stands before aiopenapi3's dataclass bases in the MRO: our ``__init__`` chain ends here,
-    not in their generated ``__init__(status_code, headers, data)``."""
-
-    def __init__(self, *args: Any) -> None:
-        Exception.__init__(self, *args)
-
-
-class HTTPClientError(_LegacyStatusError, EsiClientError, _SkipDataclassInit, aiopenapi3_errors.HTTPClientError):  # type: ignore[misc]
+class HTTPClientError(_LegacyStatusError, EsiClientError, aiopenapi3_errors.HTTPClientError):  # type: ignore[misc]
     """ESI answered 4xx (django-esi 10's name); an :class:`~esi.exceptions.EsiClientError`."""
 
 
-class HTTPServerError(_LegacyStatusError, EsiServerError, _SkipDataclassInit, aiopenapi3_errors.HTTPServerError):  # type: ignore[misc]
+class HTTPServerError(_LegacyStatusError, EsiServerError, aiopenapi3_errors.HTTPServerError):  # type: ignore[misc]
     """ESI answered 5xx after the retries (django-esi 10's name); an :class:`~esi.exceptions.EsiServerError`."""
 
 
-class HTTPNotModified(EsiError, _SkipDataclassInit, aiopenapi3_errors.HTTPError):  # type: ignore[misc]
+class HTTPNotModified(EsiError, aiopenapi3_errors.HTTPError):  # type: ignore[misc]
     """Never raised: a 304 from ESI returns the stored body (``not_modified=True``).
 
     It exists so that ``except HTTPNotModified:`` in code written for django-esi 10 still
