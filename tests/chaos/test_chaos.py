@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
 
 def test_nothing_is_lost_under_faults() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tests.chaos.run", "--tasks", "300", "--duration", "20", "--drain", "150"],
+        [sys.executable, "-m", "tests.chaos.run", "--tasks", "300", "--duration", "15", "--drain", "150", "--sso-latency", "0.5"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
