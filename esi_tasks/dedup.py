@@ -3,11 +3,12 @@
 Two claims, both ``SET NX`` with a TTL, valued ``"<task id> <unix time claimed>"``:
 
 * **queued** (``esi_tasks:dedup:q:<fetch>``): taken by ``fetch_endpoint.apply_async`` (so
-  ``.delay``) for :data:`PENDING_TTL` seconds, and given its full lifetime only once the broker
-  confirmed the message. A second identical ``.delay`` while the first is queued or running gets
-  the *first task's* :class:`~celery.result.AsyncResult` back (same task id, logged with the
-  claim's age): ``.get()`` returns the same data, or raises the same error. Refreshed when the
-  task starts, dropped when it finishes, is re-queued, rejected or expires.
+  ``.delay``) for :data:`PENDING_TTL` seconds, marked pending (shared with nobody), and given its
+  full lifetime and shared only once the broker confirmed the message. A second identical
+  ``.delay`` while the first is queued or running gets the *first task's*
+  :class:`~celery.result.AsyncResult` back (same task id, logged with the claim's age):
+  ``.get()`` returns the same data, or raises the same error. Refreshed when the task starts,
+  follows a re-queued message, dropped when the task finishes, is rejected or expires.
 * **running** (``esi_tasks:dedup:r:<fetch>``): taken by the worker right before it calls ESI.
   A copy that reaches a worker while another identical fetch runs (e.g. sent with ``link=``,
   in a chain, or with an explicit ``task_id``) is re-queued for a second and then, when the
@@ -36,6 +37,7 @@ __all__ = [  # noqa: RUF022  (plain sorted(), as the API tests pin)
     "claim",
     "claim_or_holder",
     "claims",
+    "confirm",
     "extend",
     "holder",
     "queued_key",
@@ -55,6 +57,11 @@ _OURS = (
 )
 _RELEASE = _OURS + "return redis.call('del', KEYS[1]) end return 0"
 _EXTEND = _OURS + "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+# Confirm a pending claim: its value loses the " pending" mark, its lifetime becomes ARGV[3] ms.
+_CONFIRM = _OURS + "return redis.call('set', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3]) end return 0"
+PENDING_MARK = "pending"
+#: Longest seconds a caller waits for an identical fetch's message to be confirmed sent.
+PENDING_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ def running_key(identity: str) -> str:
 
 def _parse(value: bytes | str) -> tuple[str, float | None]:
     task_id, _, claimed = _text(value).partition(" ")
+    claimed = claimed.split(" ", 1)[0]
     try:
         return task_id, max(0.0, time.time() - float(claimed)) if claimed else None
     except ValueError:
@@ -94,25 +102,47 @@ def claim(key: str, task_id: str, ttl: float) -> str | None:
     return found[0] if found is not None else None
 
 
-def claim_or_holder(key: str, task_id: str, ttl: float) -> tuple[str, float | None] | None:
-    """As :func:`claim`, with the holder's claim age (seconds, when known)."""
+def claim_or_holder(key: str, task_id: str, ttl: float, *, pending: bool = False) -> tuple[str, float | None] | None:
+    """As :func:`claim`, with the holder's claim age (seconds, when known).
+
+    ``pending``: the claim is taken before its message is sent, marked so that nobody is handed
+    it until :func:`confirm`; a pending claim of someone else is not shared (``None``: send).
+    """
     ttl_ms = max(1000, int(ttl * 1000))
+    value = f"{task_id} {time.time():.3f}" + (f" {PENDING_MARK}" if pending else "")
     try:
         r = get_redis()
-        for _ in range(3):
-            if r.set(key, f"{task_id} {time.time():.3f}", nx=True, px=ttl_ms):
+        attempts = 3
+        patience = time.monotonic() + PENDING_WAIT
+        while attempts > 0:
+            if r.set(key, value, nx=True, px=ttl_ms):
                 return None
             current = r.get(key)
             if current is None:
+                attempts -= 1
                 continue  # released between SET and GET: try again
             current_id, age = _parse(current)
             if current_id == task_id:
                 r.pexpire(key, ttl_ms)
                 return None
-            return current_id, age
+            if not _text(current).endswith(f" {PENDING_MARK}"):
+                return current_id, age
+            if time.monotonic() > patience:
+                return None  # never confirmed sent: sharing it could hand out a task that never was
+            time.sleep(0.01)  # its message is being sent: share it once the broker has it
     except REDIS_ERRORS as exc:
         _skipped("not taken", key, exc)
     return None  # Redis away, or extreme churn: sending twice is safe
+
+
+def confirm(key: str, task_id: str, ttl: float) -> bool:
+    """The broker has ``task_id``'s message: its pending claim is shared from now on, for ``ttl`` s."""
+    try:
+        script = get_redis().register_script(_CONFIRM)
+        return bool(script(keys=[key], args=[task_id, f"{time.time():.3f}", max(1000, int(ttl * 1000))]))
+    except REDIS_ERRORS as exc:
+        _skipped("not confirmed (it expires by itself)", key, exc)
+        return False
 
 
 def holder(key: str) -> str | None:

@@ -108,7 +108,7 @@ class FetchTask(EsiTask):
         if identity is not None and _is_read(args, kwargs):
             task_id = uuid()
             key = dedup.queued_key(identity)
-            found = dedup.claim_or_holder(key, task_id, dedup.PENDING_TTL)
+            found = dedup.claim_or_holder(key, task_id, dedup.PENDING_TTL, pending=True)
             if found is not None:
                 holder, age = found
                 logger.info(
@@ -132,7 +132,7 @@ class FetchTask(EsiTask):
             except BaseException:
                 dedup.release(key, task_id)  # nothing was sent: nothing to share
                 raise
-            dedup.extend(key, task_id, self.dedup_timeout)  # the broker has it: share it while queued
+            dedup.confirm(key, task_id, self.dedup_timeout)  # the broker has it: share it while queued
             return result
         return super().apply_async(
             args, kwargs, task_id=task_id, producer=producer, link=link, link_error=link_error, shadow=shadow, **options

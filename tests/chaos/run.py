@@ -106,6 +106,7 @@ class Tally:
         self.lost = 0
         self.lost_states: collections.Counter[str] = collections.Counter()
         self.unseen = 0  # finished (stored), but the caller's .get() was not told in time
+        self.lost_ids: list[str] = []
 
     def outcome(self, exc: BaseException | None) -> None:
         from celery.exceptions import TimeoutError as CeleryTimeout
@@ -219,6 +220,7 @@ def _load(args: argparse.Namespace, calls: list[tuple[str, dict[str, Any]]], tal
             meta = result.backend.get_task_meta(result.id)  # a plain GET, not the caller's subscription
             with tally.lock:
                 tally.lost_states[meta["status"]] += 1
+                tally.lost_ids.append(result.id)
             if meta["status"] in states.READY_STATES:
                 with tally.lock:
                     tally.unseen += 1
@@ -364,6 +366,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "lost": tally.lost,
             "lost_by_state": dict(tally.lost_states),
             "finished_but_get_not_told": tally.unseen,
+            "unfinished_task_ids": tally.lost_ids,
             "raw_errors": sum(tally.raw.values()),
             "raw_errors_by_type": dict(tally.raw),
             "status_420": stats["by_status"].get("420", 0),

@@ -13,12 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: 300 tasks enqueued over 15 s; SSO answers refreshes after 0.5 s.
+BOUNDED = ["--tasks", "300", "--duration", "15", "--drain", "150", "--sso-latency", "0.5"]
+
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 def test_nothing_is_lost_under_faults() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tests.chaos.run", "--tasks", "300", "--duration", "15", "--drain", "150", "--sso-latency", "0.5"],
+        [sys.executable, "-m", "tests.chaos.run", *BOUNDED],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,

@@ -14,6 +14,7 @@ MODULES = {
         "claim",
         "claim_or_holder",
         "claims",
+        "confirm",
         "extend",
         "holder",
         "queued_key",
