@@ -78,8 +78,8 @@ RELIABILITY_SETTINGS: dict[str, Any] = {
     },
     "task_publish_retry_policy": {"max_retries": 6, "interval_start": 0.2, "interval_step": 0.4, "interval_max": 1.5},
     "result_backend_always_retry": True,
-    "result_backend_max_retries": 10,
-    "result_backend_max_sleep_between_retries_ms": 1000,
+    "result_backend_max_retries": 16,
+    "result_backend_max_sleep_between_retries_ms": 2000,
 }
 
 CELERY_SETTINGS: dict[str, Any] = {
