@@ -183,9 +183,9 @@ def test_the_lock_lifetime_is_a_setting(settings) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_slower_than_the_lock_keeps_its_lock(sso, make_token, settings) -> None:
-    """SSO takes 3 lock lifetimes to answer: the lock is extended, the second caller waits."""
-    settings.ESI_TOKEN_REFRESH_LOCK_TIMEOUT = 1
-    sso.configure_route("SsoToken", latency=3)
+    """SSO takes 2.5 lock lifetimes to answer: the lock is extended, the second caller waits."""
+    settings.ESI_TOKEN_REFRESH_LOCK_TIMEOUT = 2
+    sso.configure_route("SsoToken", latency=5)
     token = make_token(expired=True)
     key = f"esi:token-lock:{token.pk}"
 
@@ -195,7 +195,7 @@ def test_a_refresh_slower_than_the_lock_keeps_its_lock(sso, make_token, settings
             deadline = time.monotonic() + 10
             while not get_redis().exists(key) and time.monotonic() < deadline:
                 time.sleep(0.01)
-            time.sleep(1.5)
+            time.sleep(2.5)
         try:
             return mine.valid_access_token()
         finally:
