@@ -50,9 +50,12 @@ def test_what_a_request_in_flight_does_not_spend_is_free_at_once(limiter: Limite
 def test_a_reservation_of_a_process_that_died_counts_from_when_it_was_reserved(
     limiter: Limiter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import dataclasses
+
     from esi.client.limits import _rules
 
-    monkeypatch.setattr(_rules, "request_lifetime", lambda: 0.2)
+    cfg = dataclasses.replace(_rules.config(), lifetime=0.2)
+    monkeypatch.setattr(_rules, "config", lambda: cfg)
     limiter.acquire(GROUP, "app")  # never settled
     limiter.acquire(GROUP, "app")
     time.sleep(0.4)  # older than a request may take: its process is gone

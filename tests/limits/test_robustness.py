@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import threading
 import time
@@ -86,7 +87,8 @@ def test_unreachable_redis_stops_calls_instead_of_sending_unguarded() -> None:
 
 
 def test_a_long_request_keeps_its_unit_and_an_idle_process_gives_it_back(limiter: Limiter, monkeypatch: Any) -> None:
-    monkeypatch.setattr(rules, "request_lifetime", lambda: 3.0)
+    cfg = dataclasses.replace(rules.config(), lifetime=3.0)
+    monkeypatch.setattr(rules, "config", lambda: cfg)
     r = limiter.acquire(None, "app")
     time.sleep(1.0)  # a long request: its unit lives as long as a request may take
     assert in_flight(limiter) == 1
@@ -95,7 +97,8 @@ def test_a_long_request_keeps_its_unit_and_an_idle_process_gives_it_back(limiter
 
 
 def test_a_unit_of_a_process_that_died_lapses_after_a_request_lifetime(limiter: Limiter, monkeypatch: Any) -> None:
-    monkeypatch.setattr(rules, "request_lifetime", lambda: 0.3)
+    cfg = dataclasses.replace(rules.config(), lifetime=0.3)
+    monkeypatch.setattr(rules, "config", lambda: cfg)
     limiter.acquire(None, "app")  # never settled: its process "died"
     assert in_flight(limiter) == 1
     time.sleep(0.4)

@@ -90,16 +90,17 @@ class RedisLimiter(Limiter):
 
     def _acquire_call(self, group: RateLimitGroup | None, identity: str) -> tuple[Reservation, _Call] | Reservation:
         """The script run that reserves for one request; a bare Reservation when limiting is off."""
-        if not esi_settings.ESI_RATE_LIMITING:
+        cfg = rules.config()
+        if not cfg.enabled:
             return Reservation(group, identity)
-        down = rules.downtime_remaining()
+        down = rules.downtime_remaining() if cfg.downtime else 0.0
         if down > 0:
             raise EsiErrorLimited(
                 down, f"ESI is in its daily downtime (ESI_DOWNTIME_START); nothing is sent for {down:.0f} s."
             )
         rid = self._new_id()
-        limit_threshold = rules.threshold()
-        lifetime = rules.request_lifetime()
+        limit_threshold = cfg.threshold
+        lifetime = cfg.lifetime
         if group is None:
             args = AcquireArgs(rid, limit_threshold, lifetime, rules.IN_FLIGHT_HOLD, rules.ASSUMED_ERROR_LIMIT)
             return Reservation(None, identity, 0, rid), ((self.keys.err, self.keys.inflight), args.argv())
@@ -121,7 +122,7 @@ class RedisLimiter(Limiter):
         verdict = Verdict(int(raw[0]))
         if verdict is Verdict.ADMITTED:
             return reservation
-        wait = min(float(raw[1]), rules.max_pause())
+        wait = min(float(raw[1]), rules.config().max_pause)
         if verdict is Verdict.BUCKET_EMPTY:
             assert reservation.group is not None
             raise EsiRateLimited(reservation.group.name, wait)
@@ -176,6 +177,7 @@ class RedisLimiter(Limiter):
     def _settle_call(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> _Call | None:
         if reservation.id is None:
             return None
+        cfg = rules.config()
         if not isinstance(headers, httpx.Headers):
             headers = {k.lower(): v for k, v in headers.items()}
         get = headers.get
@@ -192,7 +194,7 @@ class RedisLimiter(Limiter):
         group = reservation.group
         args = SettleArgs(
             id=reservation.id,
-            threshold=rules.threshold(),
+            threshold=cfg.threshold,
             status=status,
             reserved=reservation.cost,
             real=real,
@@ -206,7 +208,7 @@ class RedisLimiter(Limiter):
             label=f"{group.name}\n{reservation.identity}" if group else "",
             spec_max=group.max_tokens if group else "",
             spec_window=float(group.window_seconds) if group else "",
-            max_pause=rules.max_pause(),
+            max_pause=cfg.max_pause,
         )
         if group is None:
             return (self.keys.err, self.keys.inflight), args.argv()

@@ -7,17 +7,21 @@ import math
 import random
 import re
 import time
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
 from esi.app_settings import esi_settings
 from esi.client._caps import note_capped
+from esi.client._transport import settings_generation
 from esi.exceptions import EsiConfigurationError, EsiLimited
 
 __all__ = [
     "ASSUMED_ERROR_LIMIT",
     "IN_FLIGHT_HOLD",
     "RESERVE_COST",
+    "Config",
+    "config",
     "cost_of",
     "downtime_remaining",
     "header_int",
@@ -123,7 +127,7 @@ def pause_seconds(value: str | None, header: str = "Retry-After") -> float | Non
         seconds = _http_date_from_now(text)
     if seconds is None or math.isnan(seconds) or seconds < 0:
         return None
-    cap = max_pause()
+    cap = config().max_pause
     if seconds <= cap:
         return seconds
     note_capped("ESI_MAX_PAUSE", text, f"a pause (seconds) in {header} of")
@@ -185,6 +189,35 @@ def request_lifetime() -> float:
     s = esi_settings
     exchange = max(float(s.ESI_REQUEST_DEADLINE), float(s.ESI_REQUESTS_WRITE_TIMEOUT + s.ESI_REQUESTS_READ_TIMEOUT))
     return float(s.ESI_REQUESTS_POOL_TIMEOUT + s.ESI_REQUESTS_CONNECT_TIMEOUT) + exchange + 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings the limiter reads on every request, checked and read once per settings change."""
+
+    enabled: bool
+    threshold: int
+    lifetime: float
+    max_pause: float
+    downtime: bool  # a daily downtime is configured (``downtime_remaining`` then reads its window)
+
+
+_config: tuple[int, Config] | None = None
+
+
+def config() -> Config:
+    """:class:`Config` as of now; rebuilt after ``setting_changed`` (``override_settings``) and fork."""
+    global _config
+    gen = settings_generation()
+    cached = _config
+    if cached is None or cached[0] != gen:
+        s = esi_settings
+        cached = (
+            gen,
+            Config(bool(s.ESI_RATE_LIMITING), threshold(), request_lifetime(), max_pause(), bool(s.ESI_DOWNTIME_START)),
+        )
+        _config = cached
+    return cached[1]
 
 
 def retry_countdown(exc: EsiLimited, *, spread: float = 0.1, cap: float = 30.0) -> float:
