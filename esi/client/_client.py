@@ -403,32 +403,39 @@ class EsiClient:
 
 
 _lock = threading.Lock()
-_clients: dict[tuple[str | None, str | None, str | None], EsiClient] = {}
+_clients: dict[tuple[str | None, str | None, str | None, bool], EsiClient] = {}
 _transport: Transport | None = None
 
 
 def get_client(
-    compatibility_date: str | dt.date | None = None, *, spec_file: str | None = None, user_agent: str | None = None
+    compatibility_date: str | dt.date | None = None,
+    *,
+    spec_file: str | None = None,
+    user_agent: str | None = None,
+    retry_server_errors: bool = True,
 ) -> EsiClient:
     """The process's client for ``compatibility_date`` (``'YYYY-MM-DD'`` or a date), one per
     (date, ``spec_file``, ``user_agent``); without a date, the default client, which follows
     ``ESI_COMPATIBILITY_DATE``/``ESI_SPEC_FILE``. All share one httpx pool (rebuilt after fork)
     and each view is loaded once. ``user_agent`` replaces the project's User-Agent (built from
     ``ESI_APP_NAME``...) for this client's requests, as ``ESIClientProvider``'s ``ua_*`` do.
+    ``retry_server_errors=False`` retries only timeouts and broken connections, never a 5xx
+    answer (django-esi 10's behaviour, which ``ESIClientProvider`` keeps).
 
     A malformed date, one before 2020-01-01 or one in the future raises InvalidParameter naming
     the valid dates.
     """
     date = None if compatibility_date is None else check_date(compatibility_date)
-    key = (date, str(spec_file) if spec_file else None, user_agent or None)
+    key = (date, str(spec_file) if spec_file else None, user_agent or None, retry_server_errors)
     client = _clients.get(key)
     if client is None:
         transport = shared_transport()
         with _lock:
             client = _clients.get(key)
             if client is None:
+                retry = RetryPolicy() if retry_server_errors else RetryPolicy(statuses=frozenset())
                 client = _clients[key] = EsiClient(
-                    compatibility_date=date, spec_file=key[1], transport=transport, user_agent=key[2]
+                    compatibility_date=date, spec_file=key[1], transport=transport, user_agent=key[2], retry=retry
                 )
     return client
 

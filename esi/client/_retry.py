@@ -71,6 +71,8 @@ class RetryPolicy:
     max_retries: int | None = None
     wait_exponent: float | None = None
     jitter: float = 0.1
+    #: Answers retried like timeouts; empty for clients that retry only broken connections.
+    statuses: frozenset[int] = RETRY_STATUSES
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
 
@@ -105,7 +107,7 @@ class RetryPolicy:
                 wait = self.delay(n)
                 reason = type(exc).__name__
             else:
-                if answer.status_code not in RETRY_STATUSES or n >= retries:
+                if answer.status_code not in self.statuses or n >= retries:
                     return answer
                 wait = self.delay(n, answer)
                 if wait is None:

@@ -12,10 +12,11 @@ Code written for django-esi 10 keeps working unchanged::
 Every call goes through the one process-wide client, so caching, retries, pagination and the
 shared limits are those of :mod:`esi.client`. Deliberate differences from django-esi 10 (see
 ``docs/upgrading.md``): a 304 returns the stored data instead of raising ``HTTPNotModified``;
-server errors (502-504) really are retried. Each provider's ``compatibility_date``,
-``spec_file`` and User-Agent (``ua_appname``, ``ua_version``, ``ua_url``) pick its client,
-``get_client(compatibility_date, spec_file=..., user_agent=...)``: operations resolve against
-that date's view and every request carries that date and that User-Agent.
+as in django-esi 10, a 5xx answer is raised at once (only timeouts and broken connections are
+retried). Each provider's ``compatibility_date``, ``spec_file`` and User-Agent (``ua_appname``,
+``ua_version``, ``ua_url``) pick its client, ``get_client(compatibility_date, spec_file=...,
+user_agent=..., retry_server_errors=False)``: operations resolve against that date's view and
+every request carries that date and that User-Agent.
 """
 
 from __future__ import annotations
@@ -364,7 +365,9 @@ class ESIClientProvider:
         """The tag/operation accessor over ``get_client(compatibility_date, spec_file=...)``."""
         if self._client is None:
             ua = provider_user_agent(self._ua_appname, self._ua_version, self._ua_url)
-            esi = get_client(self._compatibility_date, spec_file=self._spec_file, user_agent=ua)
+            esi = get_client(
+                self._compatibility_date, spec_file=self._spec_file, user_agent=ua, retry_server_errors=False
+            )
             self._client = ESIClient(self._select(esi), esi)
         return self._client
 
