@@ -83,7 +83,7 @@ def _side_by_side(
 
 def cache_hit(calls: int, rounds: int) -> dict[str, Any]:
     from esi.client import get_client
-    from esi.redis import get_redis
+    from esi.redis_pool import get_redis
 
     client = get_client()
     first = client.call("GetStatus", force_refresh=True)
@@ -109,7 +109,7 @@ def uncached(calls: int, rounds: int) -> dict[str, Any]:
     from django.test import override_settings
 
     from esi.client import get_client
-    from esi.redis import get_redis
+    from esi.redis_pool import get_redis
 
     client = get_client()
     url = settings.ESI_API_URL + "alliances"
@@ -317,7 +317,7 @@ def run(
     with simulator(url) as url:
         _django(url)
         from esi.client.limits import get_limiter
-        from esi.redis import get_redis
+        from esi.redis_pool import get_redis
         from esi.testing import SimulatorControl
 
         control = SimulatorControl(url)

@@ -46,7 +46,7 @@ from esi.exceptions import (
     SSOUnavailable,
     TokenError,
 )
-from esi.redis import REDIS_ERRORS
+from esi.redis_pool import REDIS_ERRORS
 
 __all__ = ["EsiTask", "REQUEUE_HEADER"]  # noqa: RUF022  (plain sorted(), as the API tests pin)
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from esi.redis import REDIS_ERRORS, get_redis
+from esi.redis_pool import REDIS_ERRORS, get_redis
 from esi_tasks._keys import PREFIX
 from esi_tasks._keys import text as _text
 

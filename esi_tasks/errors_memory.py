@@ -16,7 +16,7 @@ from typing import Any
 
 from esi.app_settings import esi_settings
 from esi.exceptions import EsiClientError, EsiForbidden, EsiNotFound, EsiResponseError
-from esi.redis import REDIS_ERRORS, get_redis, unavailable
+from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
 from esi_tasks._keys import PREFIX, canonical_operation, digest
 
 __all__ = ["REMEMBERED_STATUSES", "forget", "recall", "remember"]

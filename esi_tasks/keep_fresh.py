@@ -19,7 +19,7 @@ from typing import Any
 
 from celery.utils import uuid
 
-from esi.redis import get_redis
+from esi.redis_pool import get_redis
 from esi_tasks._keys import PREFIX, fetch_identity
 from esi_tasks._keys import text as _text
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from esi.app_settings import esi_settings
 from esi.exceptions import NotRefreshableError, TokenError, TokenInvalidError
-from esi.redis import get_redis
+from esi.redis_pool import get_redis
 from esi_tasks._keys import PREFIX
 
 __all__ = [

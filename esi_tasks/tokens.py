@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from esi.exceptions import NoTokenError, SSOUnavailable, TokenError
-from esi.redis import get_redis
+from esi.redis_pool import get_redis
 from esi_tasks._keys import PREFIX
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from celery.exceptions import Retry
 
 from esi.exceptions import EsiLimited, EsiRequestError, SSOUnavailable, TokenError
-from esi.redis import REDIS_ERRORS, get_redis, unavailable
+from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
 from esi_tasks._keys import PREFIX
 
 __all__ = ["MARK_TTL", "at_most_once", "guard"]

@@ -8,7 +8,7 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 
-from esi.redis import get_redis, reset_redis
+from esi.redis_pool import get_redis, reset_redis
 
 
 @pytest.fixture

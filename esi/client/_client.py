@@ -41,7 +41,7 @@ from esi.exceptions import (
     EsiTransportError,
     InvalidParameter,
 )
-from esi.redis import REDIS_ERRORS, get_redis
+from esi.redis_pool import REDIS_ERRORS, get_redis
 
 __all__ = ["EsiClient", "get_client", "reset_client", "shared_transport"]
 

@@ -167,7 +167,7 @@ def _read_shared(date: str) -> bytes | None:
             logger.warning("Cannot read the stored ESI view of %s in ESI_SPEC_CACHE_DIR: %s", date, exc)
             return None
     try:
-        from esi.redis import get_redis
+        from esi.redis_pool import get_redis
 
         raw = get_redis().get(_REDIS_KEY.format(date=date))
         return zlib.decompress(raw) if isinstance(raw, bytes) else None
@@ -191,7 +191,7 @@ def store_view(date: str, content: bytes) -> str:
             raise EsiSpecError(f"cannot write {target} (check ESI_SPEC_CACHE_DIR): {exc}") from exc
         return str(target)
     try:
-        from esi.redis import get_redis
+        from esi.redis_pool import get_redis
 
         pipe = get_redis().pipeline()
         pipe.set(_REDIS_KEY.format(date=date), zlib.compress(content, 6))
@@ -210,7 +210,7 @@ def cached_dates() -> list[str]:
             return sorted(p.stem.removeprefix("openapi-") for p in folder.glob("openapi-*.json"))
         except OSError as exc:
             raise EsiSpecError(f"cannot list {folder} (ESI_SPEC_CACHE_DIR): {exc}") from exc
-    from esi.redis import get_redis
+    from esi.redis_pool import get_redis
 
     try:
         members: Any = get_redis().smembers(_REDIS_DATES)

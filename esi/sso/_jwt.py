@@ -31,7 +31,7 @@ from joserfc.jwk import Key, KeySet
 
 from esi.app_settings import esi_settings
 from esi.exceptions import JWTValidationError
-from esi.redis import REDIS_ERRORS, get_redis
+from esi.redis_pool import REDIS_ERRORS, get_redis
 from esi.sso._http import raise_for_retryable, retrying, shared_transport, sso_headers
 from esi.sso._metadata import accepted_issuers, cache_key, get_metadata
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from esi.app_settings import esi_settings
-from esi.redis import get_redis
+from esi.redis_pool import get_redis
 
 __all__ = ["SSOMetadata", "accepted_issuers", "base_url", "cache_key", "clear_metadata_cache", "get_metadata"]
 

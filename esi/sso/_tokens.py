@@ -40,7 +40,7 @@ from esi.exceptions import (
     TokenError,
     TokenInvalidError,
 )
-from esi.redis import REDIS_ERRORS, get_redis
+from esi.redis_pool import REDIS_ERRORS, get_redis
 from esi.sso._jwt import EveClaims, verify_access_token
 from esi.sso._oauth import TokenResponse, refresh_access_token, revoke_refresh_token
 

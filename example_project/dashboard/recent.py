@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from esi.redis import get_redis, unavailable
+from esi.redis_pool import get_redis, unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ __all__ = ["app"]
 def _count_run(task: Any = None, **_: Any) -> None:
     if task is None or not task.name.startswith("esi_tasks."):
         return
-    from esi.redis import REDIS_ERRORS, get_redis
+    from esi.redis_pool import REDIS_ERRORS, get_redis
 
     with contextlib.suppress(*REDIS_ERRORS):  # the count may miss runs made while Redis is down
         get_redis().incr("chaos:runs")

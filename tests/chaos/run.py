@@ -350,7 +350,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 _log(events[-1])
 
         _load(args, calls, tally, chaos)
-        from esi.redis import get_redis
+        from esi.redis_pool import get_redis
 
         runs = int(get_redis().get("chaos:runs") or 0)
         stats = control.stats()

@@ -11,7 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from esi.exceptions import JWTValidationError, SSOUnavailable
-from esi.redis import reset_redis
+from esi.redis_pool import reset_redis
 from esi.sso import _jwt as jwt_module
 from esi.sso import clear_key_cache, verify_access_token
 from tests.chaos.redis_server import free_port

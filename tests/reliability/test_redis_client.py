@@ -6,7 +6,7 @@ import pytest
 from redis.backoff import ExponentialBackoff
 
 from esi.exceptions import RedisUnavailable
-from esi.redis import get_redis, reset_redis, unavailable
+from esi.redis_pool import get_redis, reset_redis, unavailable
 from tests.chaos.redis_server import PrivateRedis, free_port
 
 

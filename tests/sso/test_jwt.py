@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
 from esi.exceptions import JWTValidationError
-from esi.redis import get_redis
+from esi.redis_pool import get_redis
 from esi.sso import accepted_issuers, verify_access_token
 from esi.sso._metadata import cache_key
 from tests.sso.fixtures import ASSETS, WALLET
@@ -190,7 +190,7 @@ def test_claims_eve_requires(sso, change: dict, message: str) -> None:
 
 def _stale_cache_with_a_stranger_key(sso) -> None:
     """Cache a key set whose ``JWT-Signature-Key`` is not SSO's: SSO replaced its key under the same kid."""
-    from esi.redis import get_redis
+    from esi.redis_pool import get_redis
     from esi.sso._metadata import cache_key
 
     stranger = RSAKey.generate_key(2048, parameters={"kid": "JWT-Signature-Key", "alg": "RS256"})

@@ -16,7 +16,7 @@ from django.utils import timezone
 from joserfc.jwk import RSAKey
 
 from esi.models import CallbackRedirect, Token
-from esi.redis import get_redis
+from esi.redis_pool import get_redis
 from esi.signals import token_created, token_owner_changed
 from esi.sso._metadata import cache_key
 from tests.sso.fixtures import ASSETS, WALLET, assert_no_secret, log_lines

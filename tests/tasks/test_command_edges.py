@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from esi.redis import reset_redis
+from esi.redis_pool import reset_redis
 from esi_tasks.models import EndpointSchedule
 from tests.celery_app import app as test_app
 

@@ -57,7 +57,7 @@ def test_overdue_chain_is_restarted(esi_sim, redis_client, celery_app):
     """A chain whose message was lost (next run long past) is replaced on the next start."""
     import datetime as dt
 
-    from esi.redis import get_redis
+    from esi.redis_pool import get_redis
 
     # no worker: the first message just waits in the broker; pretend it was lost long ago
     chain_id = keep_fresh.start("GetStatus")
@@ -79,7 +79,7 @@ def test_long_waits_are_made_in_hops_shorter_than_the_visibility_timeout():
 
 def test_early_hop_only_reschedules(threads_worker, esi_sim, received_signals, published):
     """A hop that wakes long before Expires sends the next hop: no fetch, no signal."""
-    from esi.redis import get_redis
+    from esi.redis_pool import get_redis
     from esi_tasks.tasks import keep_fresh as keep_fresh_task
 
     esi_sim.configure_route("GetStatus", cache_seconds=600)

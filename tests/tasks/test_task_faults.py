@@ -15,7 +15,7 @@ from celery import Celery
 from django.core.management import call_command
 
 from esi.exceptions import EsiNotFound, RedisUnavailable
-from esi.redis import reset_redis
+from esi.redis_pool import reset_redis
 from esi_tasks import dedup, errors_memory
 from esi_tasks._keys import fetch_identity
 from esi_tasks.queues import RELIABILITY_SETTINGS, VISIBILITY_TIMEOUT, apply_reliability_defaults

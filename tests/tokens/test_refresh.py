@@ -300,7 +300,7 @@ def test_refresh_with_a_token_that_fails_verification_keeps_the_rotated_refresh_
     from joserfc.jwk import RSAKey
 
     from esi.exceptions import JWTValidationError
-    from esi.redis import get_redis
+    from esi.redis_pool import get_redis
     from esi.sso import clear_key_cache
     from esi.sso._metadata import cache_key
 

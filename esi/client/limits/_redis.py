@@ -1,7 +1,7 @@
 """The shared limiter: ESI's budgets in Redis, one EVALSHA per acquire and per settle.
 
 The state changes only inside ``acquire.lua`` and ``settle.lua`` (redis-py ``Script`` on the
-shared pool of :func:`esi.redis.get_redis`; a script Redis forgot is loaded again), so every
+shared pool of :func:`esi.redis_pool.get_redis`; a script Redis forgot is loaded again), so every
 process and host sharing ``ESI_REDIS_URL`` sees one budget. Nothing is held in the process: a
 reservation is booked in Redis before its request goes out and settled when the answer comes,
 and one whose process died lapses by itself (see ``docs/limits.md``). Every key shares one hash
@@ -35,7 +35,7 @@ from esi.client.limits import _rules as rules
 from esi.client.limits._model import Limiter, Pending, RateLimitGroup, Reservation, RoundTrip
 from esi.client.limits._scripts import AcquireArgs, KeySpace, SettleArgs, Settled, Verdict, source
 from esi.exceptions import EsiConfigurationError, EsiErrorLimited, EsiRateLimited
-from esi.redis import REDIS_ERRORS, get_redis, unavailable
+from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
 
 __all__ = ["RedisLimiter", "get_limiter", "reset_limiter"]
 

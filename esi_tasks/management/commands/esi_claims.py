@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from esi.redis import REDIS_ERRORS, get_redis
+from esi.redis_pool import REDIS_ERRORS, get_redis
 from esi_tasks import dedup
 
 
