@@ -343,6 +343,34 @@ _ENCRYPTION: tuple[Setting, ...] = (
 )
 SETTINGS = SETTINGS + _ENCRYPTION
 
+# --- Operating: the dashboard's counters and /metrics (docs/operating.md) -----------------------
+_OPERATING: tuple[Setting, ...] = (
+    Setting(
+        "ESI_STATS",
+        True,
+        (bool,),
+        "Count every ESI call's outcome per minute in Redis (no round trip of its own) for the "
+        "dashboard and /metrics.",
+        "extra",
+    ),
+    Setting(
+        "ESI_METRICS_TOKEN",
+        "",
+        (str,),
+        "Bearer token a Prometheus scrape of the metrics URL must send; empty: no token is accepted.",
+        "extra",
+    ),
+    Setting(
+        "ESI_METRICS_ALLOWED_IPS",
+        (),
+        (list, tuple),
+        "Addresses or networks (e.g. 10.0.0.0/8) allowed to read the metrics URL without a token; "
+        "empty: none. With neither this nor ESI_METRICS_TOKEN the metrics URL answers 403.",
+        "extra",
+    ),
+)
+SETTINGS = SETTINGS + _OPERATING
+
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 

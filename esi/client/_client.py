@@ -34,7 +34,9 @@ from esi.client._transport import Transport, settings_generation
 from esi.client._views import get_view, spec_from_file
 from esi.client.limits import Pending, Reservation, RoundTrip, pause_seconds
 from esi.client.limits._rules import max_pause
+from esi.dashboard import counters
 from esi.exceptions import (
+    EsiError,
     EsiErrorLimited,
     EsiRateLimited,
     EsiResponseError,
@@ -195,6 +197,26 @@ class EsiClient:
     # --- one request -----------------------------------------------------------------------
 
     def fetch(
+        self,
+        op: Operation,
+        values: dict[str, Any],
+        ctx: TokenContext,
+        language: str | None,
+        force: bool,
+        *,
+        key: str | None = None,
+    ) -> EsiResponse:
+        """One request of an already validated call, counted for the dashboard (no I/O of its own)."""
+        started = time.perf_counter()
+        try:
+            response = self._fetch(op, values, ctx, language, force, key=key)
+        except EsiError as exc:
+            counters.record(op.id, ctx.character_id, started, error=exc)
+            raise
+        counters.record(op.id, ctx.character_id, started, response=response)
+        return response
+
+    def _fetch(
         self,
         op: Operation,
         values: dict[str, Any],

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import redis
 
+from esi.dashboard import counters
 from esi.exceptions import EsiError
 
 __all__ = ["Limiter", "NullLimiter", "Pending", "RateLimitGroup", "Reservation", "RoundTrip"]
@@ -70,6 +71,8 @@ class RoundTrip:
     def run(self) -> list[Any]:
         """Send everything queued (nothing when empty); raises redis-py's connection errors."""
         if self._count:
+            if counters.recorder.due():  # the dashboard's counts ride along (esi.dashboard.counters)
+                counters.recorder.ride(self._pipe)
             self._results = list(self._pipe.execute(raise_on_error=False))
         for check in self._after:
             check(self._results)

@@ -1,0 +1,103 @@
+"""The call counters: every outcome counted per minute in Redis, no round trip of their own."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import redis as redis_lib
+
+from esi.client import EsiClient
+from esi.dashboard import counters, readings
+from esi.dashboard.counters import RECENT_KEEP, Recorder, keys, recorder
+from esi.exceptions import EsiNotFound
+
+
+def _now_row() -> dict[str, Any]:
+    return readings.last_hour(minutes=2)[-1]
+
+
+def test_a_miss_a_hit_and_a_404_are_counted_in_the_current_minute(client: EsiClient, esi_sim: Any) -> None:
+    client.call("GetStatus")  # miss: 200 from ESI
+    client.call("GetStatus")  # hit
+    esi_sim.configure_route("GetAlliances", status=404)
+    with pytest.raises(EsiNotFound):
+        client.call("GetAlliances")
+    recorder.flush()
+
+    row = _now_row()
+    assert (row["ok"], row["hit"], row["client_error"], row["requests"], row["errors"]) == (1, 1, 1, 2, 1)
+    assert row["avg_ms"] is not None and row["avg_ms"] >= 0
+    assert readings.totals()["hit"] == 1
+    ops = readings.per_operation()
+    assert ops[("GetStatus", "ok")] == 1 and ops[("GetStatus", "hit")] == 1
+    assert ops[("GetAlliances", "client_error")] == 1
+
+    calls = readings.recent()
+    assert [(c["operation"], c["outcome"], c["status"]) for c in calls] == [
+        ("GetAlliances", "client_error", 404),
+        ("GetStatus", "hit", 200),
+        ("GetStatus", "ok", 200),
+    ]
+    (failure,) = readings.failures()
+    assert failure["operation"] == "GetAlliances" and failure["error"] == "EsiNotFound"
+    assert "404" in failure["message"]
+
+
+def test_counts_ride_on_the_next_uncached_round_trip(
+    client: EsiClient, stats: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recorder, "_arm", lambda: None)  # no flusher: only round trips carry them
+    monkeypatch.setattr(recorder, "flush", lambda: None)
+    client.call("GetAlliances")
+    assert stats.hgetall(keys.total) == {}  # counted after its round trips: held in memory
+    monkeypatch.setattr(recorder, "_last_flush", 0.0)  # the interval has passed
+    client.call("GetAlliances", force_refresh=True)
+    assert readings.totals()["ok"] == 1  # the first call's count came with the second's round trips
+
+
+def test_a_lone_call_reaches_redis_from_the_flusher_thread(client: EsiClient, stats: redis_lib.Redis) -> None:
+    client.call("GetStatus")
+    arrived = threading.Event()
+    for _ in range(100):  # the flusher sends it about FLUSH_INTERVAL later
+        if stats.hget(keys.total, "ok") == b"1":
+            arrived.set()
+            break
+        arrived.wait(0.1)
+    assert arrived.is_set()
+
+
+def test_recent_calls_are_capped(client: EsiClient) -> None:
+    for _ in range(RECENT_KEEP + 10):
+        client.call("GetStatus")
+    recorder.flush()
+    assert len(readings.recent()) == RECENT_KEEP
+    assert readings.totals()["hit"] == RECENT_KEEP + 9
+
+
+def test_minute_buckets_expire(client: EsiClient, stats: redis_lib.Redis) -> None:
+    client.call("GetStatus")
+    recorder.flush()
+    (key,) = stats.scan_iter(keys.base + "m:*")
+    assert 3600 < stats.ttl(key) <= counters.BUCKET_TTL
+
+
+def test_esi_stats_off_counts_nothing(client: EsiClient, settings: Any) -> None:
+    settings.ESI_STATS = False
+    client.call("GetStatus")
+    recorder.flush()
+    assert readings.totals() == dict.fromkeys(counters.OUTCOMES, 0)
+
+
+def test_redis_down_drops_the_batch_quietly() -> None:
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    mine = Recorder(lambda: dead)
+    mine.record("GetStatus", None, "ok", 200, 1.0)
+    mine.flush()  # no exception: counters are bookkeeping
+    assert not mine.due()
+
+
+def test_failures_keep_the_message_short_and_name_the_class() -> None:
+    row = counters._failure_json((1.0, "GetStatus", None, "unanswered", None, 2.0, RuntimeError("x" * 1000)))
+    assert '"error":"RuntimeError"' in row and len(row) < 500
