@@ -105,9 +105,14 @@ def refresh_token(self: EsiTask, token_id: int) -> str:
 
 
 @shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_token_lane")  # type: ignore[untyped-decorator]
-def refresh_token_lane(self: EsiTask, token_ids: list[int]) -> dict[str, int]:
-    """Refresh ``token_ids`` one after the other (one lane of the sweep)."""
-    return token_refresh.refresh_lane(token_ids)
+def refresh_token_lane(self: EsiTask, token_ids: list[int], sweep: dict[str, Any] | None = None) -> dict[str, int]:
+    """Refresh ``token_ids`` one after the other (one lane of the sweep); state ``PROGRESS`` meanwhile."""
+
+    def report(meta: dict[str, Any]) -> None:
+        if self.request.id:
+            self.update_state(state="PROGRESS", meta=meta)
+
+    return token_refresh.refresh_lane(token_ids, sweep=sweep, report=report)
 
 
 @shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_tokens")  # type: ignore[untyped-decorator]
@@ -115,7 +120,8 @@ def refresh_tokens(self: EsiTask, interval: float = token_refresh.DEFAULT_SWEEP_
     """The sweep: refresh tokens about to lapse and re-validate old ones, in bounded lanes.
 
     ``interval`` is how often beat runs the sweep (seconds), so tokens lapsing before the next
-    sweep are renewed now. Returns ``{"tokens", "lanes", "task_ids"}``, or
+    sweep are renewed now. Returns ``{"tokens", "lanes", "task_ids", "sweep_id"}`` (progress:
+    :func:`esi_tasks.token_refresh.sweep_progress`), or
     ``{"skipped": True, ...}`` while lanes of the previous sweep still run (so overlapping sweeps
     never exceed ``ESI_REFRESH_SWEEP_CONCURRENCY`` refreshes at once).
     """
@@ -125,13 +131,14 @@ def refresh_tokens(self: EsiTask, interval: float = token_refresh.DEFAULT_SWEEP_
         return {"skipped": True, "tokens": 0, "lanes": 0, "task_ids": running}
     ids = token_refresh.select_for_sweep(interval=interval)
     lanes = token_refresh.split_lanes(ids, esi_settings.ESI_REFRESH_SWEEP_CONCURRENCY)
+    sweep = token_refresh.begin_sweep(ids, lanes, source="task", interval=interval)
     task_ids: list[str] = []
     if lanes:
-        result = group(refresh_token_lane.s(lane) for lane in lanes).apply_async()
+        result = group(refresh_token_lane.s(lane, sweep=sweep) for lane in lanes).apply_async()
         task_ids = [child.id for child in result.results]
         token_refresh.remember_lanes(task_ids)
-    logger.info("token sweep: %s tokens in %s lanes", len(ids), len(lanes))
-    return token_refresh.sweep_summary(lanes, task_ids)
+    logger.info("token sweep %s: %s tokens in %s lanes", sweep["id"], len(ids), len(lanes))
+    return token_refresh.sweep_summary(lanes, task_ids, sweep)
 
 
 @shared_task(bind=True, base=EsiTask, name="esi_tasks.cleanup_callback_redirects")  # type: ignore[untyped-decorator]

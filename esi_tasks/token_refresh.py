@@ -12,6 +12,10 @@ The sweep (``esi_tasks.refresh_tokens``, installed in beat every 5 minutes by de
 
 The tokens are split into at most ``ESI_REFRESH_SWEEP_CONCURRENCY`` lanes, each one task that
 refreshes its tokens one after the other, so no more than that many refreshes hit SSO at once.
+
+Progress: :func:`begin_sweep` records the sweep in Redis (:mod:`esi.tokens`' record, which
+``esi_status`` reads without importing this package); every token a lane handles adds to it, and
+the lane's Celery state is ``PROGRESS`` with its counts. :func:`sweep_progress` reads it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.db.models import Q
@@ -28,16 +32,21 @@ from django.utils import timezone
 from esi.app_settings import esi_settings
 from esi.exceptions import NotRefreshableError, TokenError, TokenInvalidError
 from esi.redis_pool import get_redis
+from esi.tokens import SweepProgress, SweepRecorder
+from esi.tokens import sweep_progress as _read_progress
 from esi_tasks._keys import PREFIX
 
 __all__ = [
     "DEFAULT_SWEEP_INTERVAL",
+    "SweepProgress",
+    "begin_sweep",
     "lanes_still_running",
     "refresh_lane",
     "refresh_one",
     "remember_lanes",
     "select_for_sweep",
     "split_lanes",
+    "sweep_progress",
     "sweep_summary",
 ]
 
@@ -77,21 +86,71 @@ def refresh_one(token_id: int, *, by_sweep: bool = False) -> str:
     return "refreshed"
 
 
-def refresh_lane(token_ids: Iterable[int], on_progress: Callable[[int, str], None] | None = None) -> dict[str, int]:
-    """Refresh ``token_ids`` one after the other; counts per outcome (SSO trouble counted as ``"unavailable"``)."""
+#: Outcomes that leave a token not renewed (the sweep's "failed").
+FAILED_OUTCOMES = frozenset({"invalid", "not_refreshable", "unavailable", "failed"})
+#: A lane's Celery state is updated about this many times over the lane (and at its end).
+STATE_UPDATES = 50
+
+#: ``report(meta)``: the lane's progress as JSON, for the task's ``update_state``.
+Report = Callable[[dict[str, Any]], None]
+
+
+def refresh_lane(
+    token_ids: Iterable[int],
+    on_progress: Callable[[int, str], None] | None = None,
+    *,
+    sweep: Mapping[str, Any] | None = None,
+    report: Report | None = None,
+) -> dict[str, int]:
+    """Refresh ``token_ids`` one after the other; counts per outcome (SSO trouble counted as ``"unavailable"``).
+
+    ``sweep`` (from :func:`begin_sweep`) names the sweep whose progress each token adds to;
+    ``report`` gets the lane's progress about :data:`STATE_UPDATES` times and at the end.
+    """
     from esi.exceptions import SSOUnavailable
 
+    ids = list(token_ids)
+    recorder = SweepRecorder(str(sweep["id"])) if sweep else None
+    step = max(1, len(ids) // STATE_UPDATES)
     counts: dict[str, int] = {}
-    for token_id in token_ids:
+    failed = 0
+    for index, token_id in enumerate(ids, start=1):
         try:
             outcome = refresh_one(token_id, by_sweep=True)
         except SSOUnavailable as exc:
             logger.info("token %s: SSO unavailable (%s); the next sweep tries again", token_id, exc)
             outcome = "unavailable"
         counts[outcome] = counts.get(outcome, 0) + 1
+        failed += outcome in FAILED_OUTCOMES
+        recorded = recorder.record(outcome, failed=outcome in FAILED_OUTCOMES) if recorder else None
         if on_progress is not None:
             on_progress(token_id, outcome)
+        if report is not None and (index % step == 0 or index == len(ids)):
+            meta: dict[str, Any] = {"lane_total": len(ids), "lane_done": index, "lane_failed": failed, "counts": counts}
+            if sweep:
+                meta.update(sweep_id=sweep["id"], sweep_total=sweep.get("total"))
+            if recorded is not None:
+                meta.update(sweep_done=recorded.done, sweep_failed=recorded.failed)
+            report(meta)
+    if recorder is not None:
+        recorder.lane_done()
     return counts
+
+
+def sweep_progress(sweep_id: str | None = None) -> SweepProgress | None:
+    """The latest sweep's progress (or sweep ``sweep_id``'s): done/total/failed/ETA, ``None`` if none
+    was recorded in the last hour. ``RedisUnavailable`` if Redis does not answer."""
+    return _read_progress(sweep_id)
+
+
+def begin_sweep(
+    ids: list[int], lanes: list[list[int]], source: str, interval: float = DEFAULT_SWEEP_INTERVAL
+) -> dict[str, Any]:
+    """Record a new sweep of ``ids`` in ``lanes``; the JSON handed to each lane (``sweep=``)."""
+    recorder = SweepRecorder.start(total=len(ids), lanes=len(lanes), source=source)
+    now = timezone.now()
+    horizon = now + dt.timedelta(seconds=float(esi_settings.ESI_TOKEN_REFRESH_MARGIN) + interval)
+    return {"id": recorder.sweep_id, "total": len(ids), "started": now.timestamp(), "horizon": horizon.timestamp()}
 
 
 def select_for_sweep(now: dt.datetime | None = None, interval: float = DEFAULT_SWEEP_INTERVAL) -> list[int]:
@@ -146,5 +205,11 @@ def lanes_still_running(async_result: Callable[[str], Any]) -> list[str]:
     return [task_id for task_id in json.loads(raw) if not async_result(task_id).ready()]
 
 
-def sweep_summary(lanes: list[list[int]], task_ids: list[str]) -> dict[str, Any]:
-    return {"tokens": sum(len(lane) for lane in lanes), "lanes": len(lanes), "task_ids": task_ids}
+def sweep_summary(
+    lanes: list[list[int]], task_ids: list[str], sweep: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the sweep task returns; ``sweep_id`` names its progress (:func:`sweep_progress`)."""
+    summary: dict[str, Any] = {"tokens": sum(len(lane) for lane in lanes), "lanes": len(lanes), "task_ids": task_ids}
+    if sweep is not None:
+        summary["sweep_id"] = sweep["id"]
+    return summary

@@ -17,7 +17,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from esi.app_settings import esi_settings
-from esi.exceptions import SSOUnavailable
 from esi.management.errors import one_line_errors
 from esi_tasks import token_refresh
 from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
@@ -77,19 +76,18 @@ class Command(BaseCommand):
         else:
             ids = token_refresh.select_for_sweep()
         concurrency = max(1, int(options["concurrency"] or esi_settings.ESI_REFRESH_SWEEP_CONCURRENCY))
+        lanes = token_refresh.split_lanes(ids, concurrency)
+        sweep = token_refresh.begin_sweep(ids, lanes, source="command")
         bar = Progress(self.stdout, len(ids))
         self.stdout.write(f"Refreshing {len(ids)} token(s), {concurrency} at once")
 
-        def one(token_id: int) -> None:
+        def lane(token_ids: list[int]) -> None:
             try:
-                outcome = token_refresh.refresh_one(token_id, by_sweep=True)
-            except SSOUnavailable:
-                outcome = "unavailable"
+                token_refresh.refresh_lane(token_ids, lambda _, outcome: bar.advance(outcome), sweep=sweep)
             finally:
                 connections.close_all()
-            bar.advance(outcome)
 
-        with one_line_errors(), ThreadPoolExecutor(max_workers=concurrency) as pool:
-            list(pool.map(one, ids))
+        with one_line_errors(), ThreadPoolExecutor(max_workers=max(1, len(lanes))) as pool:
+            list(pool.map(lane, lanes))
         summary = ", ".join(f"{v} {k}" for k, v in sorted(bar.counts.items())) or "nothing to do"
         self.stdout.write(self.style.SUCCESS(f"{len(ids)} token(s): {summary}"))
