@@ -177,7 +177,15 @@ SETTINGS: tuple[Setting, ...] = (
         "extra",
         True,
     ),
-    Setting("ESI_REDIS_URL", "redis://127.0.0.1:6379/0", (str,), "Redis for cache, limits and locks.", "extra"),
+    Setting(
+        "ESI_REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        (str,),
+        "Redis for cache, limits and locks: redis://, rediss://, unix://, a cluster as "
+        "redis+cluster://host:port[,host:port...] or a Sentinel-managed master as "
+        "redis+sentinel://host:port[,host:port...]/<service>[/<db>] (docs/redis.md).",
+        "extra",
+    ),
     Setting(
         "ESI_REDIS_SOCKET_TIMEOUT",
         5,

@@ -16,6 +16,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from esi.app_settings import SETTINGS, esi_settings
 from esi.exceptions import EsiConfigurationError, EsiRequestError
+from esi.redis_pool import parse_redis_url
 
 REQUIRED_SSO_SETTINGS = ("ESI_SSO_CLIENT_ID", "ESI_SSO_CLIENT_SECRET", "ESI_SSO_CALLBACK_URL")
 TIMEOUT_SETTINGS = (
@@ -159,7 +160,6 @@ def _check_urls() -> list[CheckMessage]:
     for name, schemes in (
         ("ESI_API_URL", ("http", "https")),
         ("ESI_SSO_BASE_URL", ("http", "https")),
-        ("ESI_REDIS_URL", ("redis", "rediss", "unix")),
     ):
         value = esi_settings.valid_or_none(name)
         if not isinstance(value, str):
@@ -173,6 +173,7 @@ def _check_urls() -> list[CheckMessage]:
                     id="esi.E014",
                 )
             )
+    messages += _check_redis_url()
     callback = getattr(settings, "ESI_SSO_CALLBACK_URL", "")
     if isinstance(callback, str) and callback and urlsplit(callback).scheme not in ("http", "https"):
         messages.append(
@@ -183,6 +184,24 @@ def _check_urls() -> list[CheckMessage]:
             )
         )
     return messages
+
+
+def _check_redis_url() -> list[CheckMessage]:
+    value = esi_settings.valid_or_none("ESI_REDIS_URL")
+    if not isinstance(value, str):
+        return []  # reported as a type error already
+    try:
+        parse_redis_url(value)
+    except ValueError as exc:
+        return [
+            Error(
+                f"ESI_REDIS_URL is not a usable Redis URL: {exc}.",  # no value: it may hold a password
+                hint="Use redis://host:6379/0, redis+cluster://host:7000,host:7001 or "
+                "redis+sentinel://host:26379/<service>/0 (see docs/redis.md).",
+                id="esi.E014",
+            )
+        ]
+    return []
 
 
 def _check_misc() -> list[CheckMessage]:

@@ -56,7 +56,10 @@ class RoundTrip:
 
     def shares(self, client: redis.Redis) -> bool:
         """Whether ``client`` talks to the same Redis through the same pool as this round trip."""
-        return client is self.client or client.connection_pool is self.client.connection_pool
+        if client is self.client:
+            return True
+        pool = getattr(client, "connection_pool", None)  # a RedisCluster has one pool per node
+        return pool is not None and pool is getattr(self.client, "connection_pool", None)
 
     def add(self, command: str, *args: Any, **kwargs: Any) -> int:
         """Queue ``client.<command>(*args, **kwargs)``; -> the index of its result."""

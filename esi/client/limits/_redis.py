@@ -159,7 +159,7 @@ class RedisLimiter(Limiter):
         if not trip.shares(client):
             return Pending(lambda: self._run_acquire(client, *plan))
         reservation, (keys, argv) = plan
-        index = trip.add("evalsha", self._script(client, "acquire").sha, len(keys), *keys, *argv)
+        index = trip.add("execute_command", "EVALSHA", self._script(client, "acquire").sha, len(keys), *keys, *argv)
 
         def resolve() -> Reservation:
             raw = trip.result(index)
@@ -241,7 +241,7 @@ class RedisLimiter(Limiter):
             self._run_settle(client, call)
             return
         keys, argv = call
-        index = trip.add("evalsha", self._script(client, "settle").sha, len(keys), *keys, *argv)
+        index = trip.add("execute_command", "EVALSHA", self._script(client, "settle").sha, len(keys), *keys, *argv)
 
         def check(results: list[Any]) -> None:
             raw = results[index]

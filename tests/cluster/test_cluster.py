@@ -1,0 +1,121 @@
+"""The limiter, the response cache, a refresh lock and ``fetch_endpoint`` through a worker on a
+real 3-master Redis Cluster (``ESI_REDIS_URL=redis+cluster://...``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from redis.cluster import RedisCluster
+
+from esi.client import EsiClient, get_client
+from esi.client.limits import RedisLimiter, RoundTrip
+from esi.client.limits._scripts import KeySpace
+from esi.models import Token
+from esi.sso._tokens import token_lock
+from esi_tasks.tasks import fetch_endpoint
+from tests.celery_app import app as test_app
+from tests.cluster.servers import LocalCluster
+
+pytestmark = pytest.mark.timeout(120)
+
+STATUS = get_client().spec.get("GetStatus").rate_limit
+
+
+def test_every_key_a_limiter_script_touches_is_in_one_slot(on_cluster: RedisCluster) -> None:
+    keys = KeySpace()
+    touched = [keys.err, keys.inflight, keys.groups, *keys.bucket("char-asset", "90000001")]
+    assert len({on_cluster.keyslot(k) for k in touched}) == 1
+
+
+def test_limiter_acquires_settles_and_snapshots(on_cluster: RedisCluster) -> None:
+    assert STATUS is not None
+    limiter = RedisLimiter()
+    first = limiter.acquire(STATUS, "app")
+    answer = {"x-ratelimit-remaining": "598", "x-ratelimit-used": "2", "x-ratelimit-limit": "600/15m"}
+    limiter.settle(first, 200, answer)
+    trip = RoundTrip(on_cluster)  # the cache read and the acquire in one pipeline, keys in two slots
+    read = trip.add("get", "esi:cache:v2:GetStatus:-:nothing")
+    pending = limiter.acquire_in(trip, STATUS, "app")
+    trip.run()
+    assert trip.result(read) is None
+    second = pending.take()
+    settle = RoundTrip(on_cluster)
+    limiter.settle_in(settle, second, 304, {"x-ratelimit-remaining": "597", "x-ratelimit-used": "1"})
+    settle.add("set", "esi:cache:v2:GetStatus:-:other", b"x", px=60_000)
+    settle.run()
+    (group,) = limiter.snapshot()["groups"]
+    assert (group["group"], group["used"], group["remaining"]) == ("status", 3, 597)
+
+
+def test_a_script_the_cluster_forgot_is_loaded_again(on_cluster: RedisCluster) -> None:
+    assert STATUS is not None
+    limiter = RedisLimiter()
+    limiter.settle(limiter.acquire(STATUS, "app"), 200, {})
+    on_cluster.script_flush()  # every master forgets the scripts (a restart, a failover)
+    trip = RoundTrip(on_cluster)
+    pending = limiter.acquire_in(trip, STATUS, "app")
+    trip.run()
+    limiter.settle(pending.take(), 200, {})
+    assert limiter.snapshot()["groups"][0]["used"] == 4
+
+
+def test_cache_hits_and_revalidates_across_masters(
+    on_cluster: RedisCluster, redis_cluster: LocalCluster, esi_sim: Any
+) -> None:
+    esi_sim.configure_route("GetUniverseTypesTypeId", cache_seconds=60)
+    offset = [0.0]
+    client = EsiClient(clock=lambda: time.time() + offset[0])
+    ids = list(range(34, 64))
+    first = [client.call("GetUniverseTypesTypeId", type_id=i) for i in ids]
+    again = [client.call("GetUniverseTypesTypeId", type_id=i) for i in ids]
+    assert all(r.from_cache for r in again) and [r.data for r in again] == [r.data for r in first]
+    assert esi_sim.stats()["by_route"]["GetUniverseTypesTypeId"] == {"200": len(ids)}
+    per_master = redis_cluster.keys_per_master("esi:cache:*")
+    assert sum(per_master.values()) == len(ids) and all(n > 0 for n in per_master.values())
+    offset[0] = 61.0  # past Expires: revalidated with If-None-Match
+    late = client.call("GetUniverseTypesTypeId", type_id=ids[0])
+    assert late.not_modified and late.status == 304 and late.data == first[0].data
+    assert esi_sim.stats()["by_route"]["GetUniverseTypesTypeId"] == {"200": len(ids), "304": 1}
+
+
+@pytest.mark.django_db
+def test_a_refresh_runs_under_its_lock_on_the_cluster(on_cluster: RedisCluster, make_token: Any, sso: Any) -> None:
+    token = make_token(expired=True)
+    held = token_lock(token.pk)
+    assert held.acquire(blocking=False)
+    other = token_lock(token.pk)
+    assert not other.acquire(blocking=False)  # one holder across processes
+    assert held.extend(5) and held.reacquire()
+    held.release()
+    before = sso.stats()["sso"].get("token_refresh_token", 0)
+    token.valid_access_token()
+    assert sso.stats()["sso"].get("token_refresh_token", 0) == before + 1
+    assert Token.objects.get(pk=token.pk).access_token_expires.timestamp() > time.time()
+    assert not on_cluster.exists(held.name)  # released after the refresh
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fetch_endpoint_through_a_worker(on_cluster: RedisCluster, make_token: Any, sso: Any) -> None:
+    token = make_token()
+    with start_worker(
+        test_app,
+        pool="threads",
+        concurrency=2,
+        queues=["esi_tokens", "esi", "celery"],
+        perform_ping_check=True,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ):
+        status = fetch_endpoint.delay("GetStatus").get(timeout=30)
+        assets = fetch_endpoint.delay("GetCharactersCharacterIdAssets", character_id=token.character_id)
+        rows = assets.get(timeout=30)
+        cached = fetch_endpoint.delay("GetStatus").get(timeout=30)
+    assert isinstance(status, dict) and cached == status and isinstance(rows, list)
+    routes = sso.stats()["by_route"]
+    assert routes["GetStatus"] == {"200": 1} and routes["GetCharactersCharacterIdAssets"] == {"200": 1}
+    assert list(on_cluster.scan_iter(match="esi_tasks:dedup:*")) == []  # every claim released
+    groups = {g["group"]: g["used"] for g in RedisLimiter().snapshot()["groups"]}
+    assert groups == {"status": 2, "char-asset": 2}
