@@ -274,7 +274,8 @@ SETTINGS: tuple[Setting, ...] = (
         "ESI_ERROR_MEMORY_TIMEOUT",
         300,
         (int,),
-        "Seconds a 403/404 for the same operation, parameters and character is answered from memory.",
+        "Longest seconds a 403/404 for the same call is answered from the response cache (a negative entry "
+        "that lives until ESI's Expires on the error, at most this long; 0: off).",
         "extra",
     ),
     Setting(
@@ -357,8 +358,7 @@ _OPERATING: tuple[Setting, ...] = (
         "ESI_STATS",
         True,
         (bool,),
-        "Count every ESI call's outcome per minute in Redis (no round trip of its own) for the "
-        "dashboard and /metrics.",
+        "Count every ESI call's outcome per minute in Redis (no round trip of its own) for the dashboard and /metrics.",
         "extra",
     ),
     Setting(

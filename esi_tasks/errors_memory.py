@@ -1,39 +1,47 @@
-"""Remembered 403/404 answers: ESI counts every error against the application's error limit.
+"""Remembered 403/404 answers, kept as negative entries of the client's response cache.
 
-A 403 or 404 for one operation, parameters and character is stored in Redis for
-``ESI_ERROR_MEMORY_TIMEOUT`` seconds; the same fetch in that time raises the remembered error
-at once, without a request. Other errors (5xx, 420, 429) are not remembered: they say nothing
-about the next attempt. The memory is bookkeeping: when Redis does not answer, nothing is
-remembered or recalled and ESI is asked.
+ESI counts every error against the application's error limit, so the client stores a 403 or
+404 under the call's cache key (see :mod:`esi.client._cache`): the same call, from a task or
+from direct client code, raises the same error from the same one cache read, without a request,
+until ESI's ``Expires`` on the error (at most ``ESI_ERROR_MEMORY_TIMEOUT`` seconds). Other
+errors (5xx, 420, 429) are not remembered: they say nothing about the next attempt. The memory
+is bookkeeping: when Redis does not answer, nothing is remembered or recalled and ESI is asked.
+
+This module keeps the names earlier versions offered (:func:`forget` above all, for after a
+player granted the missing role) on top of those entries.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from esi.app_settings import esi_settings
-from esi.exceptions import EsiClientError, EsiForbidden, EsiNotFound, EsiResponseError
-from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
-from esi_tasks._keys import PREFIX, canonical_operation, digest
+from esi.client import EsiClient, get_client
+from esi.client._cache import NEGATIVE_STATUSES, CacheEntry, cache_key
+from esi.client._operations import validate_params
+from esi.exceptions import EsiClientError, EsiResponseError
+from esi.redis_pool import REDIS_ERRORS, unavailable
 
 __all__ = ["REMEMBERED_STATUSES", "forget", "recall", "remember"]
 
 logger = logging.getLogger(__name__)
 
-REMEMBERED_STATUSES = frozenset({403, 404})
+REMEMBERED_STATUSES = NEGATIVE_STATUSES
 
 
-def _key(operation: str, params: Mapping[str, Any], character_id: int | None, date: str | None = None) -> str:
-    """One key per operation, parameters, character and compatibility date (each view its own answers;
-    no date: the default client's)."""
-    if date is None:
-        from esi._dates import default_date
-
-        date = default_date()
-    return f"{PREFIX}:errmem:{digest(canonical_operation(operation, date), dict(params), character_id, date)}"
+def _client_and_key(
+    operation: str, params: Mapping[str, Any], character_id: int | None, date: str | None
+) -> tuple[EsiClient, str, str]:
+    """The client of ``date``, the cache key the client uses for this call (language ``en``) and the
+    operationId; UnknownOperation/InvalidParameter as the client raises them."""
+    client = get_client(date)
+    op = client.spec.get(operation)
+    values = validate_params(op, dict(params))
+    key = cache_key(op.id, values, "en", client.compatibility_date, character_id if op.scopes else None)
+    return client, key, op.id
 
 
 def remember(
@@ -43,14 +51,17 @@ def remember(
     character_id: int | None,
     compatibility_date: str | None = None,
 ) -> bool:
-    """Store ``exc`` when it is a 403/404 and memory is on; whether it was stored."""
-    timeout = int(esi_settings.ESI_ERROR_MEMORY_TIMEOUT)
-    if timeout <= 0 or exc.status not in REMEMBERED_STATUSES:
+    """Store ``exc`` when it is a 403/404 and memory is on (the client does this itself for every
+    answer it gets); whether it was stored."""
+    if exc.status not in REMEMBERED_STATUSES:
         return False
-    body = exc.body if isinstance(exc.body, dict | list | str | int | float | type(None)) else str(exc.body)
-    value = json.dumps({"status": exc.status, "body": body, "message": str(exc)})
+    client, key, _ = _client_and_key(operation, params, character_id, compatibility_date)
+    raw = exc.body if isinstance(exc.body, bytes) else _json(exc.body)
+    entry = CacheEntry.from_error(exc.status, raw, {k.lower(): v for k, v in exc.headers.items()}, time.time())
+    if entry is None:
+        return False
     try:
-        get_redis().set(_key(operation, params, character_id, compatibility_date), value, ex=timeout)
+        client.cache.redis().set(key, entry.dump(), px=max(1, int((entry.fresh_until - time.time()) * 1000)))
     except REDIS_ERRORS as err:  # bookkeeping: the next identical fetch asks ESI again
         logger.warning("%s's %s not remembered: Redis did not answer (%s)", operation, exc.status, type(err).__name__)
         return False
@@ -61,31 +72,29 @@ def recall(
     operation: str, params: Mapping[str, Any], character_id: int | None, compatibility_date: str | None = None
 ) -> EsiClientError | None:
     """The remembered error for this fetch (a fresh exception object), or ``None``."""
-    if int(esi_settings.ESI_ERROR_MEMORY_TIMEOUT) <= 0:
-        return None
-    key = _key(operation, params, character_id, compatibility_date)
-    r = get_redis()
+    client, key, op_id = _client_and_key(operation, params, character_id, compatibility_date)
     try:
-        raw = r.get(key)
-        if raw is None:
-            return None
-        ttl = r.ttl(key)
+        raw = client.cache.redis().get(key)
     except REDIS_ERRORS as exc:  # bookkeeping: without the memory, ESI is asked
         logger.warning("Error memory of %s not read: Redis did not answer (%s)", operation, type(exc).__name__)
         return None
-    stored = json.loads(raw)
-    cls = EsiForbidden if stored["status"] == 403 else EsiNotFound
-    message = (
-        f"{stored['message']} (remembered: ESI gave this answer recently; it is not asked again for "
-        f"{max(ttl, 0)} s, see ESI_ERROR_MEMORY_TIMEOUT)"
-    )
-    operation = canonical_operation(operation, compatibility_date)
-    return cls(stored["status"], stored["body"], operation=operation, message=message)
+    entry = client.cache.entry_of(key, raw)
+    now = time.time()
+    if entry is None or not entry.is_error or not entry.is_fresh(now):
+        return None
+    error = entry.error(op_id, now)
+    return error if isinstance(error, EsiClientError) else None
 
 
 def forget(
     operation: str, params: Mapping[str, Any], character_id: int | None, compatibility_date: str | None = None
 ) -> None:
-    """Drop a remembered error (e.g. after the player granted the missing role)."""
+    """Drop a remembered error (e.g. after the player granted the missing role); the next
+    identical fetch asks ESI."""
+    client, key, _ = _client_and_key(operation, params, character_id, compatibility_date)
     with unavailable("forgetting a remembered error"):
-        get_redis().delete(_key(operation, params, character_id, compatibility_date))
+        client.cache.forget(key)
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body, default=str).encode()

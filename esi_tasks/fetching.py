@@ -1,7 +1,8 @@
 """One fetch as a plain function: what ``fetch_endpoint`` does, testable without a worker.
 
-Steps: find the operation in the spec, check the parameters (no I/O), pick the token, answer
-a remembered 403/404 at once, call the shared client, remember a fresh 403/404.
+Steps: find the operation in the spec, check the parameters (no I/O), pick the token, call the
+shared client (which answers a remembered 403/404 from its cache at once, see
+:mod:`esi_tasks.errors_memory`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from esi.exceptions import EsiClientError
-from esi_tasks import errors_memory
 from esi_tasks.signals import endpoint_fetched
 from esi_tasks.tokens import resolve_token
 
@@ -80,22 +79,12 @@ def fetch(
     params = dict(params or {})
     compatibility_date = params.pop("compatibility_date", None) or compatibility_date
     client = get_client(compatibility_date)
-    date = client.compatibility_date
     op = client.spec.get(operation)  # UnknownOperation names the closest ones
     client.spec.validate(op.id, params)  # InvalidParameter before any token work
     token = resolve_token(op, params, token_id)
-    character_id = token.character_id if token is not None else None
-    remembered = errors_memory.recall(op.id, params, character_id, date)
-    if remembered is not None:
-        logger.info("%s for character %s answered from error memory (%s)", op.id, character_id, remembered.status)
-        raise remembered
-    try:
-        response = client.call(
-            op.id, token=token, all_pages=all_pages, language=language, force_refresh=force_refresh, **params
-        )
-    except EsiClientError as exc:
-        errors_memory.remember(exc, op.id, params, character_id, date)
-        raise
+    response = client.call(
+        op.id, token=token, all_pages=all_pages, language=language, force_refresh=force_refresh, **params
+    )
     return FetchOutcome(
         operation=op.id,
         params=params,

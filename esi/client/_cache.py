@@ -2,11 +2,16 @@
 
 Key: ``esi:cache:v2:<operationId>:<character or ->:<digest>`` where the digest covers the
 normalised parameters, the language and the compatibility date. Value: a fixed binary header
-(fresh-until, Expires, Last-Modified, X-Pages), the ETag, a few response headers as JSON
+(status, fresh-until, Expires, Last-Modified, X-Pages), the ETag, a few response headers as JSON
 (decoded only when read) and ESI's body bytes, zlib-compressed when large. The key lives
 until ``Expires`` (at most ``ESI_MAX_CACHE_SECONDS`` ahead) plus :data:`STALE_KEEP` seconds
 when ESI sent an ETag, so a later request can revalidate with ``If-None-Match`` and get a
 cheap 304.
+
+A 403 or 404 is stored under the same key as a *negative entry* (:data:`NEGATIVE_STATUSES`):
+ESI counts every error against the application's error limit, so the same call is answered
+with the same error, from the same one read, until ESI's ``Expires`` on the error (at most
+``ESI_ERROR_MEMORY_TIMEOUT`` seconds; 0 turns it off). A negative entry is never revalidated.
 """
 
 from __future__ import annotations
@@ -26,18 +31,22 @@ from typing import Any
 
 import redis as redis_lib
 
+from esi.app_settings import esi_settings
 from esi.client._caps import cap, note_capped
 from esi.client._transport import settings_generation
 from esi.client.limits import RoundTrip
-from esi.exceptions import EsiConfigurationError
+from esi.exceptions import EsiConfigurationError, EsiResponseError
 
-__all__ = ["STALE_KEEP", "CacheEntry", "ResponseCache", "cache_key", "http_date"]
+__all__ = ["NEGATIVE_STATUSES", "STALE_KEEP", "CacheEntry", "ResponseCache", "cache_key", "http_date"]
 
 logger = logging.getLogger(__name__)
 
 STALE_KEEP = 24 * 3600  # seconds an expired entry is kept for its ETag
 COMPRESS_ABOVE = 1024  # bytes
-_MAGIC = b"E2"
+_MAGIC = b"E3"
+_MAGIC_V2 = b"E2"  # entries written before negative entries (all 200s): still read
+#: Statuses remembered as negative entries: they say the same thing about the next identical call.
+NEGATIVE_STATUSES = frozenset({403, 404})
 _KEPT_HEADERS = ("etag", "expires", "last-modified", "x-pages", "date", "content-language", "cache-control")
 
 
@@ -105,7 +114,9 @@ class LazyHeaders(Mapping[str, str]):
         return repr(self._get())
 
 
-_FIXED = struct.Struct(">cdddiHI")  # flag, fresh_until, expires, last_modified, pages, len(etag), len(headers)
+# flag, status, fresh_until, expires, last_modified, pages, len(etag), len(headers)
+_FIXED = struct.Struct(">cHdddiHI")
+_FIXED_V2 = struct.Struct(">cdddiHI")  # the same without the status
 _NAN = float("nan")
 
 
@@ -124,15 +135,39 @@ class CacheEntry:
     last_modified: float | None = None
     pages: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    status: int = 200  # 403/404: a negative entry (a remembered error; ``body`` is ESI's error body)
 
     def is_fresh(self, now: float) -> bool:
         return now < self.fresh_until
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this is a negative entry: a remembered 403/404, raised instead of served."""
+        return self.status in NEGATIVE_STATUSES
+
+    def error(self, operation: str, now: float) -> EsiResponseError:
+        """The remembered error as a fresh exception: the class and status of ESI's answer."""
+        try:
+            body: Any = json.loads(self.body) if self.body else None
+        except ValueError:
+            body = self.body[:500].decode(errors="replace")
+        cls = EsiResponseError.for_status(self.status)
+        plain = cls(self.status, body, operation=operation)
+        left = max(0, round(self.fresh_until - now))
+        return cls(
+            self.status,
+            body,
+            operation=operation,
+            headers=dict(self.headers),
+            message=f"{plain} (remembered: ESI gave this answer recently; it is not asked again for {left} s, "
+            "see ESI_ERROR_MEMORY_TIMEOUT)",
+        )
 
     def data(self) -> Any:
         return json.loads(self.body) if self.body else None
 
     def dump(self) -> bytes:
-        """``E2`` + fixed binary header + ETag + headers JSON + body (zlib when large)."""
+        """``E3`` + fixed binary header + ETag + headers JSON + body (zlib when large)."""
         etag = (self.etag or "").encode()
         headers = json.dumps(dict(self.headers), separators=(",", ":")).encode()
         body, flag = self.body, b"j"
@@ -140,6 +175,7 @@ class CacheEntry:
             body, flag = zlib.compress(body, 1), b"z"
         fixed = _FIXED.pack(
             flag,
+            self.status,
             self.fresh_until,
             _NAN if self.expires is None else self.expires,
             _NAN if self.last_modified is None else self.last_modified,
@@ -152,10 +188,16 @@ class CacheEntry:
     @classmethod
     def load(cls, raw: bytes) -> CacheEntry | None:
         """The entry in ``raw``; None if it is not one of ours (unreadable raises ValueError/struct.error)."""
-        if raw[:2] != _MAGIC:
+        magic = raw[:2]
+        if magic == _MAGIC:
+            flag, status, fresh_until, expires, last_modified, pages, n_etag, n_headers = _FIXED.unpack_from(raw, 2)
+            at = 2 + _FIXED.size
+        elif magic == _MAGIC_V2:
+            status = 200
+            flag, fresh_until, expires, last_modified, pages, n_etag, n_headers = _FIXED_V2.unpack_from(raw, 2)
+            at = 2 + _FIXED_V2.size
+        else:
             return None
-        flag, fresh_until, expires, last_modified, pages, n_etag, n_headers = _FIXED.unpack_from(raw, 2)
-        at = 2 + _FIXED.size
         etag = raw[at : at + n_etag].decode() if n_etag else None
         at += n_etag
         headers = LazyHeaders(raw[at : at + n_headers])
@@ -164,7 +206,8 @@ class CacheEntry:
             body = zlib.decompress(body)
         elif flag != b"j":
             raise ValueError(f"unknown body encoding {flag!r}")
-        return cls(body, fresh_until, etag, _opt(expires), _opt(last_modified), None if pages < 0 else pages, headers)
+        pages_or_none = None if pages < 0 else pages
+        return cls(body, fresh_until, etag, _opt(expires), _opt(last_modified), pages_or_none, headers, status)
 
     @classmethod
     def from_response(cls, body: bytes, headers: Mapping[str, str], now: float) -> CacheEntry:
@@ -194,6 +237,21 @@ class CacheEntry:
             pages=int(pages) if pages and pages.isdigit() else None,
             headers={k: headers[k] for k in _KEPT_HEADERS if k in headers},
         )
+
+    @classmethod
+    def from_error(cls, status: int, body: bytes, headers: Mapping[str, str], now: float) -> CacheEntry | None:
+        """A negative entry for a 403/404, fresh until ESI's ``Expires`` on it, at most
+        ``ESI_ERROR_MEMORY_TIMEOUT`` seconds (without ``Expires``: that long); None: not remembered."""
+        longest = float(esi_settings.ESI_ERROR_MEMORY_TIMEOUT)
+        if status not in NEGATIVE_STATUSES or longest <= 0:
+            return None
+        expires = http_date(headers.get("expires"))
+        server_now = http_date(headers.get("date")) or now
+        ttl = longest if expires is None else min(longest, expires - server_now)
+        if ttl <= 0:
+            return None  # ESI says it may change now: ask again next time
+        kept = {k: headers[k] for k in ("date", "expires", "content-language") if k in headers}
+        return cls(body=body[:4096], fresh_until=now + ttl, expires=expires, headers=kept, status=status)
 
     def revalidated(self, headers: Mapping[str, str], now: float) -> CacheEntry:
         """This entry after a 304: same body, new freshness (and pages/etag if ESI sent them)."""
@@ -282,8 +340,15 @@ class ResponseCache:
         return entry
 
     def _ttl_ms(self, entry: CacheEntry) -> int | None:
+        if entry.is_error:  # kept only while it is answered: never revalidated
+            ms = int((entry.fresh_until - self.clock()) * 1000)
+            return ms if ms > 0 else None
         ttl = entry.fresh_until - self.clock() + (STALE_KEEP if entry.etag else 0)
         return int(ttl * 1000) if ttl >= 1 else None
+
+    def forget(self, key: str) -> bool:
+        """Drop the entry of ``key`` (positive or negative); raises redis errors (an explicit act)."""
+        return bool(self.redis().delete(key))
 
     def set(self, key: str, entry: CacheEntry) -> None:
         ttl = self._ttl_ms(entry)

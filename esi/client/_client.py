@@ -24,7 +24,7 @@ from esi._dates import check_date, default_date
 from esi.app_settings import esi_settings
 from esi.client import limits as _limits
 from esi.client._accessors import Tag
-from esi.client._cache import CacheEntry, ResponseCache, cache_key
+from esi.client._cache import NEGATIVE_STATUSES, CacheEntry, ResponseCache, cache_key
 from esi.client._operations import TokenContext, resolve_token, validate_params
 from esi.client._pagination import crawl_pages, walk_cursor, walk_from_id
 from esi.client._response import EsiResponse
@@ -251,8 +251,12 @@ class EsiClient:
                 if pending is not None:
                     pending.cancel()
                 if logger.isEnabledFor(logging.INFO):
-                    logger.info("ESI %s %s -> 200 (cache hit)", op.method.upper(), self._path(op, values))
+                    logger.info("ESI %s %s -> %s (cache hit)", op.method.upper(), self._path(op, values), entry.status)
+                if entry.is_error:  # a remembered 403/404 (a negative entry): ESI is not asked again
+                    raise entry.error(op.id, self.clock())
                 return self._from_entry(op, entry, status=200, from_cache=True)
+            if entry is not None and entry.is_error:
+                entry = None  # a lapsed (or overridden) remembered error: nothing to revalidate
 
         path = self._path(op, values)
         url = base_url + path
@@ -267,7 +271,7 @@ class EsiClient:
         if op.scopes:
             headers["Authorization"] = f"Bearer {ctx.access_token()}"
         body = values.get("body")
-        answered: list[Reservation] = []  # a 2xx/3xx: settled with the cache write, in one round trip
+        answered: list[Reservation] = []  # 2xx/3xx/403/404: settled with the cache write, in one round trip
 
         def attempt() -> httpx.Response:
             nonlocal pending
@@ -280,7 +284,7 @@ class EsiClient:
             except Exception:
                 limiter.settle(reservation, 0, {})  # 0: no response at all (timeout, refused, bad URL...)
                 raise
-            if 200 <= response.status_code < 400:
+            if 200 <= response.status_code < 400 or response.status_code in NEGATIVE_STATUSES:
                 answered.append(reservation)
             else:
                 limiter.settle(reservation, response.status_code, response.headers)
@@ -306,7 +310,8 @@ class EsiClient:
             self._record(limiter, settle, response, key, entry)
             return self._from_entry(op, entry, status=304, not_modified=True)
         if status >= 400 or status == 304:
-            self._record(limiter, settle, response, None, None)
+            negative = CacheEntry.from_error(status, response.content, rh, now) if key is not None else None
+            self._record(limiter, settle, response, key if negative is not None else None, negative)
             raise self._error(op, response)
         raw = response.content
         try:

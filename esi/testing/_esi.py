@@ -141,6 +141,8 @@ async def _route(
         forced = sim.configs.rng.choice(config.error_statuses or (500, 502, 503, 504))
     if forced is not None and forced >= 400:
         extra = [(b"retry-after", str(config.retry_after).encode())] if config.retry_after is not None else []
+        if forced in (403, 404) and config.cache_seconds:  # as ESI: an error says how long it holds
+            extra.append((b"expires", http_date(time.time() + config.cache_seconds)))
         if forced == 420:
             answer = Answer(420, [(b"content-type", b"text/plain; charset=utf-8"), *extra], ERROR_LIMIT_TEXT.encode())
         else:
