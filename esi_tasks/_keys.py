@@ -7,6 +7,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from esi._dates import default_date
+from esi.client import get_client
+
 PREFIX = "esi_tasks"
 
 
@@ -14,8 +17,6 @@ def canonical_operation(operation: str, compatibility_date: str | None = None) -
     """The operationId for ``operation`` in the view of ``compatibility_date`` (snake_case and other
     views' names resolved); the name itself if unknown."""
     try:
-        from esi.client import get_client
-
         return get_client(compatibility_date).spec.get(operation).id
     except Exception:  # unknown operation or spec not loadable: the task reports it later
         return operation
@@ -39,8 +40,6 @@ def fetch_identity(
 ) -> str:
     """The identity of one fetch: equal for calls that would send the same request (same date too:
     given as an option or among the parameters, and none meaning the default client's)."""
-    from esi._dates import default_date
-
     params = dict(params)
     compatibility_date = params.pop("compatibility_date", None) or compatibility_date or default_date()
     return digest(
