@@ -203,7 +203,7 @@ def _demo_check(env: dict[str, str]) -> str:
     return output
 
 
-@pytest.mark.slow
+@pytest.mark.demo
 def test_demo_check_starts_everything_and_stops_it(tmp_path):
     env = _env(
         tmp_path,
