@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from esi.dashboard import admin as _dashboard_admin  # noqa: F401  (registers the dashboard's entry)
 from esi.exceptions import EsiError
 from esi.models import CallbackRedirect, Scope, Token
 

@@ -9,6 +9,9 @@ class EsiConfig(AppConfig):
 
     def ready(self) -> None:
         from esi import checks  # registers the system checks
+        from esi.dashboard import builtin
+
+        builtin.register_builtin()  # the dashboard's own panels (esi_tasks adds its in its ready())
 
         # Workers and WSGI servers never run system checks: refuse wrong values at start-up.
         checks.validate_settings()

@@ -18,11 +18,12 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from esi.app_settings import esi_settings
+from esi.dashboard.models import Dashboard
 from esi.exceptions import EsiConfigurationError, TokenError
 from esi.fields import EncryptedTextField
 from esi.managers import ACCESS_TOKEN_LIFETIME, ScopesArg, TokenManager
 
-__all__ = ["CallbackRedirect", "Scope", "Token"]
+__all__ = ["CallbackRedirect", "Dashboard", "Scope", "Token"]
 
 
 class Scope(models.Model):

@@ -22,3 +22,7 @@ class EsiTasksConfig(AppConfig):
         from esi_tasks.queues import apply_reliability_defaults
 
         apply_reliability_defaults(current_app)  # settings under which no ESI task is lost
+
+        from esi_tasks import dashboard
+
+        dashboard.register_panels()  # queues, workers, chains and sweeps on the esi dashboard

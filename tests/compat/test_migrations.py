@@ -132,6 +132,7 @@ def test_migrate_applies_only_our_new_migrations_and_keeps_every_row(legacy_db: 
         "esi.0015_delete_stale_callback_redirects",
         "esi.0016_callbackredirect_pkce",
         "esi.0017_token_refresh_token_encrypted",
+        "esi.0018_dashboard",
     ]
     assert applied(legacy_db)[: len(THEIR_MIGRATIONS)] == THEIR_MIGRATIONS
     for table, content in before.items():
@@ -188,7 +189,7 @@ def test_fresh_database_forward_and_back_to_zero(tmp_path: Path) -> None:
     assert esi_schema(db) == []
     assert applied(db) == []
     django(db, "migrate", "--noinput")
-    assert applied(db)[-1] == "0017_token_refresh_token_encrypted"
+    assert applied(db)[-1] == "0018_dashboard"
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):  # the suite runs on PostgreSQL: there too
         postgresql_forward_and_back_to_zero(url)

@@ -23,7 +23,7 @@ def stats(redis_client: redis_lib.Redis) -> Iterator[redis_lib.Redis]:
 
 
 @pytest.fixture
-def client(esi_sim: Any, stats: redis_lib.Redis) -> Iterator[EsiClient]:
+def esi_client(esi_sim: Any, stats: redis_lib.Redis) -> Iterator[EsiClient]:
     """The real client (shared limiter on the test Redis), one request per call."""
     c = EsiClient(limiter=RedisLimiter(), retry=RetryPolicy(max_retries=0))
     yield c

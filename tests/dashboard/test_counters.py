@@ -18,12 +18,12 @@ def _now_row() -> dict[str, Any]:
     return readings.last_hour(minutes=2)[-1]
 
 
-def test_a_miss_a_hit_and_a_404_are_counted_in_the_current_minute(client: EsiClient, esi_sim: Any) -> None:
-    client.call("GetStatus")  # miss: 200 from ESI
-    client.call("GetStatus")  # hit
+def test_a_miss_a_hit_and_a_404_are_counted_in_the_current_minute(esi_client: EsiClient, esi_sim: Any) -> None:
+    esi_client.call("GetStatus")  # miss: 200 from ESI
+    esi_client.call("GetStatus")  # hit
     esi_sim.configure_route("GetAlliances", status=404)
     with pytest.raises(EsiNotFound):
-        client.call("GetAlliances")
+        esi_client.call("GetAlliances")
     recorder.flush()
 
     row = _now_row()
@@ -46,19 +46,19 @@ def test_a_miss_a_hit_and_a_404_are_counted_in_the_current_minute(client: EsiCli
 
 
 def test_counts_ride_on_the_next_uncached_round_trip(
-    client: EsiClient, stats: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+    esi_client: EsiClient, stats: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(recorder, "_arm", lambda: None)  # no flusher: only round trips carry them
     monkeypatch.setattr(recorder, "flush", lambda: None)
-    client.call("GetAlliances")
+    esi_client.call("GetAlliances")
     assert stats.hgetall(keys.total) == {}  # counted after its round trips: held in memory
     monkeypatch.setattr(recorder, "_last_flush", 0.0)  # the interval has passed
-    client.call("GetAlliances", force_refresh=True)
+    esi_client.call("GetAlliances", force_refresh=True)
     assert readings.totals()["ok"] == 1  # the first call's count came with the second's round trips
 
 
-def test_a_lone_call_reaches_redis_from_the_flusher_thread(client: EsiClient, stats: redis_lib.Redis) -> None:
-    client.call("GetStatus")
+def test_a_lone_call_reaches_redis_from_the_flusher_thread(esi_client: EsiClient, stats: redis_lib.Redis) -> None:
+    esi_client.call("GetStatus")
     arrived = threading.Event()
     for _ in range(100):  # the flusher sends it about FLUSH_INTERVAL later
         if stats.hget(keys.total, "ok") == b"1":
@@ -68,24 +68,24 @@ def test_a_lone_call_reaches_redis_from_the_flusher_thread(client: EsiClient, st
     assert arrived.is_set()
 
 
-def test_recent_calls_are_capped(client: EsiClient) -> None:
+def test_recent_calls_are_capped(esi_client: EsiClient) -> None:
     for _ in range(RECENT_KEEP + 10):
-        client.call("GetStatus")
+        esi_client.call("GetStatus")
     recorder.flush()
     assert len(readings.recent()) == RECENT_KEEP
     assert readings.totals()["hit"] == RECENT_KEEP + 9
 
 
-def test_minute_buckets_expire(client: EsiClient, stats: redis_lib.Redis) -> None:
-    client.call("GetStatus")
+def test_minute_buckets_expire(esi_client: EsiClient, stats: redis_lib.Redis) -> None:
+    esi_client.call("GetStatus")
     recorder.flush()
     (key,) = stats.scan_iter(keys.base + "m:*")
     assert 3600 < stats.ttl(key) <= counters.BUCKET_TTL
 
 
-def test_esi_stats_off_counts_nothing(client: EsiClient, settings: Any) -> None:
+def test_esi_stats_off_counts_nothing(esi_client: EsiClient, settings: Any) -> None:
     settings.ESI_STATS = False
-    client.call("GetStatus")
+    esi_client.call("GetStatus")
     recorder.flush()
     assert readings.totals() == dict.fromkeys(counters.OUTCOMES, 0)
 

@@ -29,6 +29,7 @@ SKIPPED = ("migrations", "tests")  # generated migrations; esi.tests is django-e
 # "module:function -> imported module": why it stays lazy.
 LEGITIMATE: dict[str, str] = {
     "esi.apps:EsiConfig.ready -> esi.checks": "Django: checks are registered in ready()",
+    "esi.apps:EsiConfig.ready -> esi.dashboard.builtin": "Django: dashboard panels (models) registered in ready()",
     "esi.exceptions:__getattr__ -> esi.compat._deprecation": "compat door: warns when an old name is used",
     "esi.exceptions:__getattr__ -> esi.compat.errors": "compat door (PEP 562): the core never loads esi.compat",
     "esi.testing._server:serve -> esi.testing._app": "loaded in the simulator's child process only",
@@ -37,6 +38,7 @@ LEGITIMATE: dict[str, str] = {
     "esi_tasks.apps:EsiTasksConfig.ready -> celery": "Django: wiring in ready()",
     "esi_tasks.apps:EsiTasksConfig.ready -> django.db.models.signals": "Django: signal receivers wired in ready()",
     "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.checks": "Django: checks are registered in ready()",
+    "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.dashboard": "Django: dashboard panels registered in ready()",
     "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.fetch_task": "Django: wiring in ready()",
     "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.models": "Django: models are ready in ready()",
     "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.queues": "Django: wiring in ready()",
