@@ -9,6 +9,10 @@ line of what ESI answered (statuses and limit headers) and what the limiter refu
 - ``--stop resume``: honour ``retry_after`` of ``EsiErrorLimited`` by sleeping (a test harness,
   not a worker) and stop after the first request sent once a pause has ended.
 
+``--first-call`` makes one call right after the start signal and then waits at a second barrier
+(``--ready``/``--go`` suffixed ``:2``): every process holds its share before the race, whatever
+the scheduler does on a busy machine.
+
 ``--deadline`` (epoch seconds) only bounds a broken run.
 """
 
@@ -30,6 +34,7 @@ def main() -> None:
     parser.add_argument("--stop", choices=["rate", "resume"], required=True)
     parser.add_argument("--deadline", type=float, required=True)
     parser.add_argument("--threshold", type=int, default=None)
+    parser.add_argument("--first-call", action="store_true")
     args = parser.parse_args()
     redis_url = os.environ.get("ESI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -59,8 +64,12 @@ def main() -> None:
     client = get_client()
     client.spec.get(args.op)  # load the spec before the start signal
     signals = redis.Redis.from_url(redis_url, socket_timeout=None)  # BLPOP waits for the others
-    signals.rpush(args.ready, os.getpid())
-    signals.blpop([args.go], timeout=max(1, int(args.deadline - time.time())))
+
+    def barrier(suffix: str = "") -> None:
+        signals.rpush(args.ready + suffix, os.getpid())
+        signals.blpop([args.go + suffix], timeout=max(1, int(args.deadline - time.time())))
+
+    barrier()
 
     ok_remaining: list[int | None] = []  # X-Ratelimit-Remaining of every 2xx
     error_remain: list[int | None] = []  # X-ESI-Error-Limit-Remain of every error answer
@@ -90,6 +99,9 @@ def main() -> None:
             resumed = resumed or paused
         if args.stop == "resume" and resumed:
             break
+        if args.first_call:
+            args.first_call = False
+            barrier(":2")
     print(
         json.dumps(
             {
