@@ -10,6 +10,7 @@ MODULES = {
     "esi_tasks.base": ["EsiTask", "REQUEUE_HEADER"],
     "esi_tasks.dedup": [
         "Claim",
+        "ClaimLock",
         "PENDING_TTL",
         "claim",
         "claim_or_holder",
@@ -19,7 +20,9 @@ MODULES = {
         "holder",
         "queued_key",
         "release",
+        "running",
         "running_key",
+        "sending",
     ],
     "esi_tasks.errors_memory": ["REMEMBERED_STATUSES", "forget", "recall", "remember"],
     "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"],
