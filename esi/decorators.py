@@ -24,9 +24,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
 from esi.compat._deprecation import legacy_getattr
+from esi.login import take_callback_token
 from esi.managers import scope_names_of
 from esi.models import Token
-from esi.sso import take_callback_token
 from esi.views import select_token, sso_redirect
 
 __all__ = ["single_use_token", "token_required", "tokens_required"]
@@ -37,7 +37,7 @@ __getattr__ = legacy_getattr(
     {
         "rate_limit_retry_task": ("esi.compat.decorators", "esi_tasks.tasks.fetch_endpoint (re-queues by itself)"),
         "wait_for_esi_errorlimit_reset": ("esi.compat.decorators", "nothing (limits raise EsiLimited)"),
-        "_check_callback": ("esi.compat.decorators", "esi.sso.take_callback_token"),
+        "_check_callback": ("esi.compat.decorators", "esi.login.take_callback_token"),
     },
 )
 

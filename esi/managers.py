@@ -16,8 +16,9 @@ from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from esi import tokens
 from esi.app_settings import esi_settings
-from esi.exceptions import SSOUnavailable, TokenError, TokenInvalidError
+from esi.tokens import Outcome
 
 #: How long EVE SSO's access tokens live. A token stored without an expiry (a row migrated from
 #: django-esi 10, or one created by code written for it) expires this long after ``created``,
@@ -114,30 +115,24 @@ class TokenQuerySet(models.QuerySet["Token"]):
         """Tokens usable now: refreshes those close to expiry, leaves out those that fail.
 
         Tokens whose refresh token SSO refuses are deleted (``token_invalidated`` is sent);
-        tokens without a refresh token, or that SSO could not refresh now, are only left out.
-        Once SSO proves unavailable, the remaining tokens are not sent to it.
+        tokens without a refresh token, that SSO could not refresh now, or whose refresh failed
+        otherwise (a token that does not verify) are only left out. Once SSO proves unavailable,
+        the remaining tokens are not sent to it.
         """
-        stale = self._needing_refresh()
         failed: list[int] = []
         sso_down = False
-        for token in stale:
+        for token in self._needing_refresh():
             if sso_down:  # do not keep hitting an SSO that is down: the rest only if still valid
                 if token.expired:
                     failed.append(token.pk)
                 continue
-            try:
-                if token.can_refresh:
-                    token.refresh()  # through the model's method, as django-esi 10 did
-                else:
-                    token.valid_access_token()  # still valid, if for less than the margin
-            except SSOUnavailable:
+            # forced only when SSO can renew it: a token without one is used while still valid
+            result = tokens.refresh(token, force=token.can_refresh)
+            if result.outcome is Outcome.UNAVAILABLE:
                 sso_down = True
                 if token.expired:
                     failed.append(token.pk)
-            except TokenInvalidError:
-                failed.append(token.pk)
-                type(token).objects.filter(pk=token.pk).delete()  # refused by SSO: gone (usually already)
-            except TokenError:
+            elif not result.ok:
                 failed.append(token.pk)
         return self.exclude(pk__in=failed)
 
@@ -146,20 +141,17 @@ class TokenQuerySet(models.QuerySet["Token"]):
 
         Refused tokens are deleted (``token_invalidated``); tokens without a refresh token and
         tokens SSO could not refresh now are left out of the result but kept. When SSO is down,
-        the remaining tokens are not tried (as in django-esi).
+        the remaining tokens are not tried (as in django-esi). Two SQL statements per token.
         """
+        ids = list(self.exclude(refresh_token__isnull=True).exclude(refresh_token="").values_list("pk", flat=True))
         done: list[int] = []
-        tokens = list(self.exclude(refresh_token__isnull=True).exclude(refresh_token=""))
-        for index, token in enumerate(tokens):
-            try:
-                token.refresh()
-            except SSOUnavailable:
-                logger.warning("EVE SSO unavailable: %d token(s) left unrefreshed until next time", len(tokens) - index)
-                break  # do not keep hitting an SSO that is down
-            except TokenError as exc:
-                logger.info("Token %s of character %s not refreshed: %s", token.pk, token.character_id, exc)
-                continue
-            done.append(token.pk)
+        for index, result in enumerate(tokens.refresh_many(ids, stop_when_unavailable=True)):
+            if result.outcome is Outcome.REFRESHED or result.outcome is Outcome.FRESH:
+                done.append(result.token_id)  # type: ignore[arg-type]  # loaded rows have a pk
+            elif result.outcome is Outcome.UNAVAILABLE:
+                logger.warning("EVE SSO unavailable: %d token(s) left unrefreshed until next time", len(ids) - index)
+            elif result.error is not None:
+                logger.info("Token %s not refreshed: %s", result.token_id, result.error)
         return self.filter(pk__in=done)
 
 

@@ -17,11 +17,14 @@ from django.db import models
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from esi import tokens
+from esi._crypto import Undecryptable
 from esi.app_settings import esi_settings
 from esi.dashboard.models import Dashboard
-from esi.exceptions import EsiConfigurationError, TokenError
+from esi.exceptions import NotRefreshableError, TokenError
 from esi.fields import EncryptedTextField
 from esi.managers import ACCESS_TOKEN_LIFETIME, ScopesArg, TokenManager
+from esi.sso import verify_access_token
 
 __all__ = ["CallbackRedirect", "Dashboard", "Scope", "Token"]
 
@@ -151,11 +154,9 @@ class Token(models.Model):
     @property
     def can_refresh(self) -> bool:
         """Whether SSO can renew this token (it has a refresh token this site can decrypt)."""
-        from esi._crypto import Undecryptable
-
         return bool(self.refresh_token) and not isinstance(self.refresh_token, Undecryptable)
 
-    # --- actions ----------------------------------------------------------------------------
+    # --- actions: thin wrappers of esi.tokens (one refresh, one outcome, one error policy) ------
 
     @sensitive_variables()  # hides every local below it in error reports (tokens)
     def valid_access_token(self) -> str:
@@ -165,11 +166,7 @@ class Token(models.Model):
         and processes cause one refresh. Raises ``NotRefreshableError``, ``TokenInvalidError``
         (the token was deleted) or ``SSOUnavailable`` (the token was left untouched).
         """
-        from esi.sso._tokens import ensure_fresh
-
-        if self.needs_refresh:
-            self._check_readable()
-        ensure_fresh(self)
+        tokens.refresh(self).raise_error()
         return self.access_token
 
     @sensitive_variables()  # hides every local below it in error reports (tokens)
@@ -178,21 +175,19 @@ class Token(models.Model):
 
         ``session`` and ``auth`` are accepted for django-esi 10 callers and ignored.
         """
-        from esi.sso._tokens import ensure_fresh
-
-        self._check_readable()
-        ensure_fresh(self, force=True)
+        tokens.refresh(self, force=True).raise_error()
 
     def refresh_or_delete(self) -> None:
         """django-esi 10: refresh now; delete the token if it cannot be refreshed any more.
 
         SSO being unavailable is not a reason to delete: ``SSOUnavailable`` is raised instead.
         """
-        try:
-            self.refresh()
-        except TokenError:
+        result = tokens.refresh(self, force=True)
+        if isinstance(result.error, TokenError):
             if self.pk is not None:
                 self.delete()
+            return
+        result.raise_error()
 
     @sensitive_variables()  # hides every local below it in error reports (tokens)
     def update_token_data(self, commit: bool = True) -> None:
@@ -206,11 +201,8 @@ class Token(models.Model):
         ``NotRefreshableError``; ``SSOUnavailable`` if SSO does not answer. ``commit=False``
         leaves the name and owner fields unsaved (a rotated refresh token is always stored).
         """
-        from esi.exceptions import NotRefreshableError
-        from esi.sso import ensure_fresh, verify_access_token
-
         if self.can_refresh:
-            ensure_fresh(self, force=True)
+            tokens.refresh(self, force=True).raise_error()
         elif self.expired:
             raise NotRefreshableError(
                 f"Token {self.pk} of character {self.character_id} has expired and has no refresh token; "
@@ -226,22 +218,7 @@ class Token(models.Model):
     @sensitive_variables()  # hides every local below it in error reports (tokens)
     def revoke(self) -> None:
         """Revoke the refresh token at SSO and delete this token."""
-        from esi.sso._tokens import revoke
-
-        self._check_readable()
-        revoke(self)
-
-    def _check_readable(self) -> None:
-        """Never send SSO a refresh token no configured key decrypts: SSO would refuse it and the
-        token would be deleted, when putting the old key back would have saved it."""
-        from esi._crypto import Undecryptable
-
-        if isinstance(self.refresh_token, Undecryptable):
-            raise EsiConfigurationError(
-                f"The refresh token of token {self.pk} (character {self.character_id}) cannot be decrypted with "
-                "the configured keys; put the key it was encrypted with back into ESI_TOKEN_ENCRYPTION_KEYS "
-                "(or SECRET_KEY_FALLBACKS)."
-            )
+        tokens.revoke(self)
 
     @classmethod
     def get_token(cls, character_id: int, scopes: ScopesArg) -> Token | Literal[False]:

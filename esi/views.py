@@ -1,6 +1,6 @@
 """``esi:login`` starts an EVE SSO login; ``esi:callback`` is where SSO sends the browser back.
 
-Both are thin: the work is in :mod:`esi.sso`. A callback that cannot be trusted gets a 400 page
+Both are thin: the work is in :mod:`esi.login`. A callback that cannot be trusted gets a 400 page
 saying what happened and offering to start again; nothing is stored then.
 """
 
@@ -21,8 +21,8 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET
 
 from esi.exceptions import SSOCallbackError, SSOError, SSOUnavailable
+from esi.login import finish_login, start_login
 from esi.managers import scope_names_of
-from esi.sso import finish_login, start_login
 
 if TYPE_CHECKING:
     from esi.models import Token

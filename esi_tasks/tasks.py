@@ -18,6 +18,7 @@ from typing import Any
 from celery import group, shared_task
 
 from esi.app_settings import esi_settings
+from esi.login import cleanup_callback_redirects as cleanup_logins
 from esi_tasks import keep_fresh as keep_fresh_state
 from esi_tasks import token_refresh
 from esi_tasks.base import EsiTask
@@ -144,9 +145,7 @@ def refresh_tokens(self: EsiTask, interval: float = token_refresh.DEFAULT_SWEEP_
 @shared_task(bind=True, base=EsiTask, name="esi_tasks.cleanup_callback_redirects")  # type: ignore[untyped-decorator]
 def cleanup_callback_redirects(self: EsiTask) -> int:
     """Delete SSO logins older than ``ESI_CALLBACK_REDIRECT_MAX_AGE`` (hourly in beat); how many."""
-    from esi.sso import cleanup_callback_redirects as cleanup
-
-    return int(cleanup())
+    return int(cleanup_logins())
 
 
 class ScheduleTask(EsiTask):

@@ -30,9 +30,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from esi.app_settings import esi_settings
-from esi.exceptions import NotRefreshableError, TokenError, TokenInvalidError
-from esi.redis_pool import get_redis
-from esi.tokens import SweepProgress, SweepRecorder
+from esi.models import Token
+from esi.redis_pool import REDIS_ERRORS, get_redis
+from esi.tokens import Outcome, Renewal, SweepProgress, SweepRecorder, refresh, refresh_many
 from esi.tokens import sweep_progress as _read_progress
 from esi_tasks._keys import PREFIX
 
@@ -61,38 +61,51 @@ def _swept_key(token_id: int) -> str:
 
 
 def refresh_one(token_id: int, *, by_sweep: bool = False) -> str:
-    """Refresh one token at SSO now: ``"refreshed"``, ``"invalid"`` (deleted), ``"not_refreshable"``, ``"missing"``.
+    """Refresh one token at SSO now: ``"refreshed"``, ``"invalid"`` (deleted), ``"not_refreshable"``,
+    ``"failed"`` (kept: SSO's answer did not verify, or was another character's) or ``"missing"``.
 
-    ``SSOUnavailable`` propagates (worth a retry); the other token errors are outcomes.
+    ``SSOUnavailable`` and ``RedisUnavailable`` propagate (worth a retry), by :mod:`esi.tokens`' policy.
     """
-    from esi.models import Token
-
-    try:
-        token = Token.objects.get(pk=token_id)
-    except Token.DoesNotExist:
+    token = Token.objects.filter(pk=token_id).first()
+    if token is None:
         return "missing"
-    try:
-        token.refresh()
-    except TokenInvalidError:
+    result = refresh(token, force=True)
+    if result.outcome is Outcome.UNAVAILABLE:
+        result.raise_error()
+    if result.outcome is Outcome.INVALID:
         logger.info("token %s of character %s refused by SSO", token_id, token.character_id)
-        return "invalid"
-    except NotRefreshableError:
-        return "not_refreshable"
-    except TokenError as exc:
-        logger.info("token %s not refreshed: %s", token_id, exc)
-        return "invalid"
-    if by_sweep:
+    if by_sweep and result.outcome is Outcome.REFRESHED:
+        _mark_swept(token_id)
+    return "refreshed" if result.ok else result.outcome.value
+
+
+def _mark_swept(token_id: int, pipe: Any = None) -> None:
+    """Note that the sweep itself renewed the token (it is not renewed ahead again while idle)."""
+    if pipe is not None:
+        pipe.set(_swept_key(token_id), 1, ex=ACCESS_TOKEN_LIFETIME)
+        return
+    try:
         get_redis().set(_swept_key(token_id), 1, ex=ACCESS_TOKEN_LIFETIME)
-    return "refreshed"
+    except REDIS_ERRORS as exc:
+        logger.warning("token %s: the sweep's mark was not stored (%s)", token_id, type(exc).__name__)
 
 
 #: Outcomes that leave a token not renewed (the sweep's "failed").
-FAILED_OUTCOMES = frozenset({"invalid", "not_refreshable", "unavailable", "failed"})
+FAILED_OUTCOMES = frozenset(o.value for o in Outcome if o.failed)
 #: A lane's Celery state is updated about this many times over the lane (and at its end).
 STATE_UPDATES = 50
 
 #: ``report(meta)``: the lane's progress as JSON, for the task's ``update_state``.
 Report = Callable[[dict[str, Any]], None]
+
+
+def _renewal(sweep: Mapping[str, Any] | None) -> Renewal | None:
+    if not sweep or sweep.get("started") is None or sweep.get("horizon") is None:
+        return None
+    return Renewal(
+        since=dt.datetime.fromtimestamp(float(sweep["started"]), tz=dt.UTC),
+        lasts_past=dt.datetime.fromtimestamp(float(sweep["horizon"]), tz=dt.UTC),
+    )
 
 
 def refresh_lane(
@@ -102,27 +115,33 @@ def refresh_lane(
     sweep: Mapping[str, Any] | None = None,
     report: Report | None = None,
 ) -> dict[str, int]:
-    """Refresh ``token_ids`` one after the other; counts per outcome (SSO trouble counted as ``"unavailable"``).
+    """Refresh ``token_ids`` one after the other; counts per outcome (:class:`esi.tokens.Outcome` values).
 
-    ``sweep`` (from :func:`begin_sweep`) names the sweep whose progress each token adds to;
-    ``report`` gets the lane's progress about :data:`STATE_UPDATES` times and at the end.
+    Two SQL statements per token (the rows are loaded a chunk at a time). ``sweep`` (from
+    :func:`begin_sweep`) names the sweep whose progress each token adds to, and makes a lane run
+    again after it was killed skip what it already renewed (``"fresh"``: nothing sent to SSO).
+    A token's failure, whatever it is, is counted and the lane goes on. ``report`` gets the
+    lane's progress about :data:`STATE_UPDATES` times and at the end.
     """
-    from esi.exceptions import SSOUnavailable
-
     ids = list(token_ids)
     recorder = SweepRecorder(str(sweep["id"])) if sweep else None
     step = max(1, len(ids) // STATE_UPDATES)
     counts: dict[str, int] = {}
     failed = 0
-    for index, token_id in enumerate(ids, start=1):
-        try:
-            outcome = refresh_one(token_id, by_sweep=True)
-        except SSOUnavailable as exc:
-            logger.info("token %s: SSO unavailable (%s); the next sweep tries again", token_id, exc)
-            outcome = "unavailable"
+    results = refresh_many(ids, force=True, renewed=_renewal(sweep))
+    for index, result in enumerate(results, start=1):
+        outcome, token_id = result.outcome.value, int(result.token_id or 0)
+        if result.outcome is Outcome.UNAVAILABLE:
+            logger.info("token %s: %s; the next sweep tries again", token_id, result.error)
         counts[outcome] = counts.get(outcome, 0) + 1
-        failed += outcome in FAILED_OUTCOMES
-        recorded = recorder.record(outcome, failed=outcome in FAILED_OUTCOMES) if recorder else None
+        failed += result.outcome.failed
+        swept = result.outcome is Outcome.REFRESHED
+        recorded = None
+        if recorder is not None:
+            also = (lambda pipe, pk=token_id: _mark_swept(pk, pipe)) if swept else None
+            recorded = recorder.record(outcome, failed=result.outcome.failed, also=also)
+        elif swept:
+            _mark_swept(token_id)
         if on_progress is not None:
             on_progress(token_id, outcome)
         if report is not None and (index % step == 0 or index == len(ids)):
@@ -155,8 +174,6 @@ def begin_sweep(
 
 def select_for_sweep(now: dt.datetime | None = None, interval: float = DEFAULT_SWEEP_INTERVAL) -> list[int]:
     """The ids of the tokens the sweep refreshes now (see the module doc), oldest need first."""
-    from esi.models import Token
-
     now = now or timezone.now()
     refreshable = Token.objects.exclude(refresh_token__isnull=True).exclude(refresh_token="")
     horizon = now + dt.timedelta(seconds=float(esi_settings.ESI_TOKEN_REFRESH_MARGIN) + interval)

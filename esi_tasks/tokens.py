@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from esi.exceptions import NoTokenError, SSOUnavailable, TokenError
+from esi.client import get_client
+from esi.exceptions import NoTokenError
+from esi.models import Token
 from esi.redis_pool import get_redis
+from esi.tokens import Outcome, RefreshResult, refresh
 from esi_tasks._keys import PREFIX
-
-if TYPE_CHECKING:
-    from esi.models import Token
 
 __all__ = ["forget_affiliation", "resolve_token", "tokens_for_corporation"]
 
@@ -40,19 +40,19 @@ def _affiliation_key(character_id: int) -> str:
 
 
 def _first_usable(candidates: Any, what: str, scopes: list[str]) -> Token:
-    unavailable: SSOUnavailable | None = None
+    """The first candidate whose access token is (made) valid; by :mod:`esi.tokens`' policy a
+    token that fails is skipped, and SSO or Redis trouble is raised once no candidate worked."""
+    unavailable: RefreshResult | None = None
     for token in candidates:
-        try:
-            token.valid_access_token()
-        except SSOUnavailable as exc:
-            unavailable = exc
-            continue
-        except TokenError as exc:
-            logger.info("Token %s of character %s skipped: %s", token.pk, token.character_id, exc)
-            continue
-        return cast("Token", token)
+        result = refresh(token)
+        if result.ok:
+            return cast("Token", token)
+        if result.outcome is Outcome.UNAVAILABLE:
+            unavailable = result
+        else:
+            logger.info("Token %s of character %s skipped: %s", token.pk, token.character_id, result.error)
     if unavailable is not None:
-        raise unavailable  # SSO trouble is worth a retry, unlike a missing token
+        unavailable.raise_error()  # SSO trouble is worth a retry, unlike a missing token
     raise NoTokenError(
         f"No usable token of {what} holds the scopes {', '.join(scopes)}. "
         "Ask the character to log in with these scopes, or pass token_id=..."
@@ -61,8 +61,6 @@ def _first_usable(candidates: Any, what: str, scopes: list[str]) -> Token:
 
 def resolve_token(operation: Any, params: Mapping[str, Any], token_id: int | None = None) -> Token | None:
     """The token to call ``operation`` (a spec ``Operation``) with, or ``None`` for a public call."""
-    from esi.models import Token
-
     scopes: list[str] = list(operation.scopes or [])
     if token_id is not None:
         try:
@@ -94,8 +92,6 @@ def resolve_token(operation: Any, params: Mapping[str, Any], token_id: int | Non
 
 def _affiliations(character_ids: list[int]) -> dict[int, int]:
     """character id -> corporation id, from Redis or ESI's public affiliation route."""
-    from esi.client import get_client
-
     r = get_redis()
     keys = [_affiliation_key(cid) for cid in character_ids]
     cached = r.mget(keys) if keys else []

@@ -69,7 +69,8 @@ def _token(character_id: int = 90000001, expired: bool = True):
     )
 
     from esi.models import Token
-    from esi.sso import TokenResponse, store_login, verify_access_token
+    from esi.sso import TokenResponse, verify_access_token
+    from esi.tokens import store_login
 
     issued = control.issue_tokens(character_id, ["publicData"], client_id=settings.ESI_SSO_CLIENT_ID)
     response = TokenResponse.from_authlib(issued)

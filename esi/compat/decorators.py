@@ -7,7 +7,7 @@
 * ``wait_for_esi_errorlimit_reset()``: kept as a decorator that re-raises; a worker never
   sleeps on a limit any more (see the upgrading guide).
 * ``_check_callback(request)``: the token of the SSO login this browser just completed, or
-  ``None`` (:func:`esi.sso.take_callback_token`).
+  ``None`` (:func:`esi.login.take_callback_token`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from celery import Task
 from django.http import HttpRequest
 
 from esi.exceptions import EsiLimited
+from esi.login import take_callback_token
 from esi.models import Token
-from esi.sso import take_callback_token
 
 __all__ = ["_check_callback", "rate_limit_retry_task", "wait_for_esi_errorlimit_reset"]
 

@@ -16,6 +16,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from esi.exceptions import SSOUnavailable
+from esi.models import CallbackRedirect, Token
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ __all__ = ["cleanup_callbackredirect", "cleanup_token", "cleanup_token_subset", 
 @shared_task(name="esi.tasks.cleanup_callbackredirect")  # type: ignore[untyped-decorator]
 def cleanup_callbackredirect(max_age: int = 300) -> int:
     """Delete SSO logins older than ``max_age`` seconds; returns how many."""
-    from esi.models import CallbackRedirect
-
     deleted, _ = CallbackRedirect.objects.filter(created__lte=timezone.now() - dt.timedelta(seconds=max_age)).delete()
     return int(deleted)
 
@@ -34,8 +33,6 @@ def cleanup_callbackredirect(max_age: int = 300) -> int:
 def _queue_refreshes(fraction: int) -> int:
     """Delete orphaned tokens (django-esi 10 behaviour), then queue a refresh (or delete) of the
     oldest ``1/fraction`` of the expired refreshable tokens; returns how many were queued."""
-    from esi.models import Token
-
     orphaned, _ = Token.objects.filter(user__isnull=True).delete()
     if orphaned:
         logger.info("Deleted %d orphaned token(s)", orphaned)
@@ -67,8 +64,6 @@ def cleanup_token_subset(fraction: int = 48) -> int:
 )  # type: ignore[untyped-decorator]
 def refresh_or_delete_token(token_pk: int) -> None:
     """Refresh one token; delete it when SSO refuses it (an SSO outage is retried, never a reason to delete)."""
-    from esi.models import Token
-
     token = Token.objects.filter(pk=token_pk).first()
     if token is not None:
         token.refresh_or_delete()

@@ -35,7 +35,16 @@ from esi.redis_pool import REDIS_ERRORS, get_redis
 from esi.sso._http import raise_for_retryable, retrying, shared_transport, sso_headers
 from esi.sso._metadata import accepted_issuers, cache_key, get_metadata
 
-__all__ = ["ALGORITHMS", "LEEWAY", "EveClaims", "clear_key_cache", "verify_access_token"]
+__all__ = [
+    "ALGORITHMS",
+    "LEEWAY",
+    "EveClaims",
+    "SigningKeys",
+    "cached_signing_keys",
+    "clear_key_cache",
+    "verify_access_token",
+    "verify_with",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -248,9 +257,13 @@ def verify_access_token(access_token: str) -> EveClaims:
         raise JWTValidationError("The access token's signature does not verify with EVE SSO's key.") from None
     except (JoseError, ValueError, TypeError) as exc:
         raise JWTValidationError(f"The access token cannot be decoded ({type(exc).__name__}).") from None
-    claims = token.claims
+    return _checked(token.claims)
+
+
+def _checked(claims: Mapping[str, Any]) -> EveClaims:
+    """The claims EVE needs, one check at a time; ``JWTValidationError`` names the one that fails."""
     try:
-        _claims_registry().validate(claims)
+        _claims_registry().validate(dict(claims))
     except ExpiredTokenError:
         raise JWTValidationError("The access token has expired.") from None
     except MissingClaimError as exc:
@@ -262,6 +275,47 @@ def verify_access_token(access_token: str) -> EveClaims:
         raise JWTValidationError(f"The access token's claims are malformed ({type(exc).__name__}).") from None
     _check_audience(claims.get("aud"))
     return _eve_claims(claims)
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """SSO's signing keys as read once (see :func:`cached_signing_keys`)."""
+
+    keys: tuple[tuple[str | None, str | None, Key], ...] = field(repr=False)
+
+
+def cached_signing_keys() -> SigningKeys | None:
+    """SSO's keys as cached in Redis now, never fetched from SSO; ``None`` when none are cached
+    or Redis does not answer. Read *before* a refresh is sent, so that its answer can be verified
+    without any I/O (:func:`verify_with`) and stored at once."""
+    try:
+        raw = get_redis().get(cache_key("jwks"))
+    except REDIS_ERRORS:
+        return None
+    if raw is None:
+        return None
+    try:
+        keys = _parse_jwks(raw if isinstance(raw, bytes) else str(raw).encode())
+    except ValueError:
+        return None
+    return SigningKeys(tuple(keys)) if keys else None
+
+
+def verify_with(access_token: str, keys: SigningKeys) -> EveClaims | None:
+    """Verify with ``keys`` only (no I/O, no refetch): the claims, or ``None`` when that does not
+    settle it (unknown key, a signature or claim that fails): then :func:`verify_access_token`
+    has the last word, with its refetch and its error message."""
+    try:
+        header = _header(access_token)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in ALGORITHMS:
+            return None
+        key = _find(list(keys.keys), header.get("kid"), alg)
+        if key is None:
+            return None
+        return _checked(jwt.decode(access_token, key, algorithms=[alg]).claims)
+    except (JWTValidationError, JoseError, ValueError, TypeError):
+        return None
 
 
 def _eve_claims(claims: Mapping[str, Any]) -> EveClaims:

@@ -20,7 +20,7 @@ from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.client import OAuth2Client as ProtocolClient
 
 from esi.app_settings import esi_settings
-from esi.exceptions import SSOError, TokenInvalidError
+from esi.exceptions import EsiConfigurationError, SSOError, TokenInvalidError
 from esi.sso._http import http_client, raise_for_retryable, retrying
 from esi.sso._metadata import get_metadata
 
@@ -106,8 +106,6 @@ class SSOClient(ProtocolClient):  # type: ignore[misc]
 def _client() -> SSOClient:
     client_id = esi_settings.ESI_SSO_CLIENT_ID
     if not client_id:
-        from esi.exceptions import EsiConfigurationError
-
         raise EsiConfigurationError(
             "ESI_SSO_CLIENT_ID is not set; register an application at https://developers.eveonline.com "
             "and set ESI_SSO_CLIENT_ID, ESI_SSO_CLIENT_SECRET and ESI_SSO_CALLBACK_URL."

@@ -14,7 +14,7 @@ from esi.client import EsiClient, get_client
 from esi.client.limits import RedisLimiter, RoundTrip
 from esi.client.limits._scripts import KeySpace
 from esi.models import Token
-from esi.sso._tokens import token_lock
+from esi.tokens import token_lock
 from esi_tasks.tasks import fetch_endpoint
 from tests.celery_app import app as test_app
 from tests.cluster.servers import LocalCluster

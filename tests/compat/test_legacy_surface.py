@@ -88,7 +88,7 @@ def test_old_names_warn_once_and_name_their_replacement() -> None:
     assert all(line.startswith("DeprecationWarning |") for line in lines)
     assert "esi.errors.TokenExpiredError" in lines[0] and "esi.exceptions.NotRefreshableError" in lines[0]
     assert "esi.exceptions.EsiClientError" in lines[1]
-    assert "esi.sso.take_callback_token" in lines[2]
+    assert "esi.login.take_callback_token" in lines[2]
     assert "esi.client.get_client" in lines[3]
 
 

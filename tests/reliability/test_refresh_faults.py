@@ -21,7 +21,7 @@ from esi.exceptions import JWTValidationError, RedisUnavailable, SSOError, SSOUn
 from esi.models import Token
 from esi.redis_pool import get_redis, reset_redis
 from esi.sso._metadata import cache_key
-from esi.sso._tokens import token_lock
+from esi.tokens import token_lock
 from tests.chaos.redis_server import PrivateRedis, free_port
 
 

@@ -16,7 +16,8 @@ import pytest
 from django.utils import timezone
 
 from esi.models import Token
-from esi.sso import TokenResponse, store_login, verify_access_token
+from esi.sso import TokenResponse, verify_access_token
+from esi.tokens import store_login
 
 ASSETS = "esi-assets.read_assets.v1"
 WALLET = "esi-wallet.read_character_wallet.v1"

@@ -1,14 +1,17 @@
-"""The public surface of esi.sso, esi.signals and esi.models is pinned."""
+"""The public surface of esi.sso, esi.tokens, esi.login, esi.signals and esi.models is pinned."""
 
+import esi.login
 import esi.models
 import esi.signals
 import esi.sso
+import esi.tokens
 
 
 def test_sso_all_is_sorted_and_complete() -> None:
-    assert esi.sso.__all__ == sorted(esi.sso.__all__)
-    public = {name for name in vars(esi.sso) if name.isidentifier() and not name.startswith("_")}
-    assert set(esi.sso.__all__) == public - {"annotations"}
+    for module in (esi.sso, esi.tokens):
+        assert module.__all__ == sorted(module.__all__)
+        public = {name for name in vars(module) if name.isidentifier() and not name.startswith("_")}
+        assert set(module.__all__) == public - {"annotations"}
 
 
 def test_pinned_names() -> None:
@@ -16,25 +19,59 @@ def test_pinned_names() -> None:
         "AuthorizationRequest",
         "EveClaims",
         "SSOMetadata",
+        "SigningKeys",
         "TokenResponse",
         "accepted_issuers",
-        "cleanup_callback_redirects",
+        "cached_signing_keys",
         "clear_key_cache",
         "clear_metadata_cache",
-        "ensure_fresh",
         "exchange_code",
-        "finish_login",
         "get_metadata",
         "new_authorization",
         "refresh_access_token",
+        "revoke_refresh_token",
+        "verify_access_token",
+        "verify_with",
+    ]
+    assert esi.tokens.__all__ == [
+        "LOCK_WAIT",
+        "Outcome",
+        "PROGRESS_TTL",
+        "RefreshResult",
+        "Renewal",
+        "SweepProgress",
+        "SweepRecorder",
+        "check_readable",
+        "delete_token",
+        "ensure_fresh",
+        "lock_timeout",
+        "outcome_of",
+        "refresh",
+        "refresh_many",
         "remove_other_owners",
         "revoke",
-        "revoke_refresh_token",
-        "start_login",
         "store_login",
-        "take_callback_token",
+        "sweep_progress",
         "token_lock",
-        "verify_access_token",
+    ]
+    assert esi.login.__all__ == [
+        "cleanup_callback_redirects",
+        "finish_login",
+        "session_key",
+        "start_login",
+        "take_callback_token",
     ]
     assert esi.signals.__all__ == ["token_created", "token_invalidated", "token_owner_changed", "token_refreshed"]
-    assert esi.models.__all__ == ["CallbackRedirect", "Scope", "Token"]
+    assert esi.models.__all__ == ["CallbackRedirect", "Dashboard", "Scope", "Token"]
+
+
+def test_sso_imports_no_model() -> None:
+    """esi.sso is the OAuth/JWT layer: none of its modules imports esi.models or esi.tokens."""
+    import ast
+    from pathlib import Path
+
+    for path in Path(esi.sso.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not {name for name in imported if name.startswith(("esi.models", "esi.tokens", "esi.login"))}, path

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from esi.sso import cleanup_callback_redirects
+from esi.login import cleanup_callback_redirects
 
 
 class Command(BaseCommand):

@@ -9,6 +9,7 @@ from typing import Any
 import redis
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from esi.client import get_client
 from esi.exceptions import EsiError, RedisUnavailable
 from esi.management.errors import one_line_errors, redis_message
 from esi.tokens import SweepProgress, sweep_progress
@@ -60,8 +61,6 @@ class Command(BaseCommand):
             self._handle(options)
 
     def _handle(self, options: dict[str, Any]) -> None:
-        from esi.client import get_client
-
         client = get_client()
         status: dict[str, Any] | None = None
         problem: str | None = None

@@ -18,8 +18,10 @@ from django.db import connections
 
 from esi.app_settings import esi_settings
 from esi.management.errors import one_line_errors
+from esi.models import Token
 from esi_tasks import token_refresh
 from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
+from esi_tasks.tasks import refresh_tokens
 
 
 class Progress:
@@ -56,16 +58,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["enqueue"]:
-            from esi_tasks.tasks import refresh_tokens
-
             try:
                 result = refresh_tokens.apply_async(retry_policy=QUICK_RETRY)
             except BROKER_ERRORS as exc:
                 raise CommandError(broker_problem(exc)) from exc
             self.stdout.write(json.dumps({"task_id": result.id}))
             return
-        from esi.models import Token
-
         if options["all"]:
             ids = list(
                 Token.objects.exclude(refresh_token__isnull=True)

@@ -1,5 +1,8 @@
 """The browser side of an SSO login: remember it, then check and complete the callback.
 
+The views and decorators use it; the OAuth and JWT work is :mod:`esi.sso`'s, the storing of the
+token :func:`esi.tokens.store_login`'s.
+
 A login is a ``CallbackRedirect`` row keyed by its random ``state`` and bound to the browser's
 session. The callback is trusted only when its state is known, belongs to this session, was
 not used before and is younger than ``ESI_CALLBACK_REDIRECT_MAX_AGE``; the state is claimed
@@ -17,14 +20,12 @@ from django.utils import timezone
 
 from esi.app_settings import esi_settings
 from esi.exceptions import SSOCallbackError, SSOError
-from esi.sso._jwt import verify_access_token
-from esi.sso._oauth import exchange_code, new_authorization
-from esi.sso._tokens import store_login
+from esi.models import CallbackRedirect, Token
+from esi.sso import exchange_code, new_authorization, verify_access_token
+from esi.tokens import store_login
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
-
-    from esi.models import CallbackRedirect, Token
 
 __all__ = ["cleanup_callback_redirects", "finish_login", "session_key", "start_login", "take_callback_token"]
 
@@ -43,8 +44,6 @@ def session_key(request: HttpRequest) -> str:
 
 def cleanup_callback_redirects() -> int:
     """Delete logins older than ``ESI_CALLBACK_REDIRECT_MAX_AGE``; returns how many."""
-    from esi.models import CallbackRedirect
-
     limit = timezone.now() - dt.timedelta(seconds=esi_settings.ESI_CALLBACK_REDIRECT_MAX_AGE)
     deleted, _ = CallbackRedirect.objects.filter(created__lt=limit).delete()
     if deleted:
@@ -54,8 +53,6 @@ def cleanup_callback_redirects() -> int:
 
 def start_login(request: HttpRequest, scopes: list[str], return_url: str) -> str:
     """Remember a new login for this browser; returns the SSO authorize URL to redirect to."""
-    from esi.models import CallbackRedirect
-
     cleanup_callback_redirects()
     key = session_key(request)
     authorization = new_authorization(scopes)
@@ -71,8 +68,6 @@ def start_login(request: HttpRequest, scopes: list[str], return_url: str) -> str
 
 
 def _checked_redirect(request: HttpRequest) -> CallbackRedirect:
-    from esi.models import CallbackRedirect
-
     error = request.GET.get("error")
     if error:
         raise SSOCallbackError(
@@ -109,8 +104,6 @@ def finish_login(request: HttpRequest) -> CallbackRedirect:
     ``SSOCallbackError`` for a state that cannot be trusted and ``SSOError`` subclasses when the
     exchange or the JWT fails; nothing is stored then.
     """
-    from esi.models import CallbackRedirect
-
     redirect = _checked_redirect(request)
     with transaction.atomic():
         claimed = CallbackRedirect.objects.filter(pk=redirect.pk, completed__isnull=True).update(
@@ -136,8 +129,6 @@ def take_callback_token(request: HttpRequest) -> Token | None:
 
     The decorators call this when the browser comes back from SSO.
     """
-    from esi.models import CallbackRedirect, Token
-
     key = request.session.session_key
     if not key:
         return None
