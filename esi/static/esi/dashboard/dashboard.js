@@ -79,7 +79,7 @@
       }
       var head = el("tr", {}, []);
       [["label", "group / identity"], ["used", "used"], ["remaining", "left"], [null, "state"]].forEach(function (c) {
-        var th = el("th", {}, [c[1] + (sort.key === c[0] ? (sort.dir > 0 ? " ▲" : " ▼") : "")]);
+        var th = el("th", {}, [c[1] + (sort.key && sort.key === c[0] ? (sort.dir > 0 ? " ▲" : " ▼") : "")]);
         if (c[0]) {
           th.className = "esi-sortable";
           th.addEventListener("click", function () {
@@ -185,7 +185,7 @@
   }
 
   function start() {
-    var root = document.getElementById("esi-dashboard");
+    var root = document.getElementById("esi-ops");
     var state = document.getElementById("esi-state");
     var every = (parseInt(root.getAttribute("data-refresh"), 10) || 5) * 1000;
     var url = root.getAttribute("data-url");
