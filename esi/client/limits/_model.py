@@ -41,7 +41,8 @@ class Reservation:
 
 
 class RoundTrip:
-    """Redis commands sent together in one round trip (a non-transactional redis-py pipeline).
+    """Redis commands sent together in one round trip (a non-transactional redis-py pipeline; on
+    Redis Cluster each command goes to its own master, the scripts' keys sharing one slot).
 
     Results are read after :meth:`run`; a failed command's result is its exception (so a
     script Redis forgot can be run again by whoever queued it).
