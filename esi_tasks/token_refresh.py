@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from esi.app_settings import esi_settings
 from esi.models import Token
-from esi.redis_pool import REDIS_ERRORS, get_redis
+from esi.redis_pool import REDIS_ERRORS, get_redis, mget
 from esi.tokens import Outcome, Renewal, SweepProgress, SweepRecorder, refresh, refresh_many
 from esi.tokens import sweep_progress as _read_progress
 from esi_tasks._keys import PREFIX
@@ -183,7 +183,7 @@ def select_for_sweep(now: dt.datetime | None = None, interval: float = DEFAULT_S
         .values_list("pk", flat=True)
     )
     if lapsing:
-        swept = get_redis().mget([_swept_key(pk) for pk in lapsing])
+        swept = mget(get_redis(), [_swept_key(pk) for pk in lapsing])  # one MGET per slot on a cluster
         lapsing = [pk for pk, mark in zip(lapsing, swept, strict=True) if mark is None]
     stale_before = now - dt.timedelta(seconds=int(esi_settings.ESI_TOKEN_VALIDATION_PERIOD))
     unvalidated = list(

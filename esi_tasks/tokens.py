@@ -23,7 +23,7 @@ from typing import Any, cast
 from esi.client import get_client
 from esi.exceptions import NoTokenError
 from esi.models import Token
-from esi.redis_pool import get_redis
+from esi.redis_pool import get_redis, mget
 from esi.tokens import Outcome, RefreshResult, refresh
 from esi_tasks._keys import PREFIX
 
@@ -94,7 +94,7 @@ def _affiliations(character_ids: list[int]) -> dict[int, int]:
     """character id -> corporation id, from Redis or ESI's public affiliation route."""
     r = get_redis()
     keys = [_affiliation_key(cid) for cid in character_ids]
-    cached = r.mget(keys) if keys else []
+    cached = mget(r, keys)  # one MGET per slot on a cluster
     out: dict[int, int] = {}
     missing: list[int] = []
     for cid, raw in zip(character_ids, cached, strict=True):

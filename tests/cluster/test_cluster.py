@@ -14,6 +14,7 @@ from esi.client import EsiClient, get_client
 from esi.client.limits import RedisLimiter, RoundTrip
 from esi.client.limits._scripts import KeySpace
 from esi.models import Token
+from esi.redis_pool import mget
 from esi.tokens import token_lock
 from esi_tasks.tasks import fetch_endpoint
 from tests.celery_app import app as test_app
@@ -28,6 +29,14 @@ def test_every_key_a_limiter_script_touches_is_in_one_slot(on_cluster: RedisClus
     keys = KeySpace()
     touched = [keys.err, keys.inflight, keys.groups, *keys.bucket("char-asset", "90000001")]
     assert len({on_cluster.keyslot(k) for k in touched}) == 1
+
+
+def test_multi_key_reads_span_the_masters(on_cluster: RedisCluster, redis_cluster: LocalCluster) -> None:
+    keys = [f"esi_tasks:affiliation:{n}" for n in range(30)]
+    for n, key in enumerate(keys):
+        on_cluster.set(key, n)
+    assert all(redis_cluster.keys_per_master("esi_tasks:affiliation:*").values())  # spread out
+    assert mget(on_cluster, [*keys, "missing"]) == [str(n).encode() for n in range(30)] + [None]
 
 
 def test_limiter_acquires_settles_and_snapshots(on_cluster: RedisCluster) -> None:
