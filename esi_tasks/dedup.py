@@ -153,6 +153,12 @@ def _hold(lock: ClaimLock, task_id: str) -> None:
         _held[(lock.name, task_id)] = lock.local.token
 
 
+def _held_now(lock: ClaimLock, task_id: str) -> bool:
+    """Remember the token of a claim this process now acts on (the worker, for the caller's)."""
+    _hold(lock, task_id)
+    return True
+
+
 def _owned(key: str, task_id: str, ttl: float, *, read: bool = False) -> ClaimLock | None:
     """``task_id``'s claim on ``key`` as a :class:`ClaimLock` holding its token (the one this process
     took, else read from Redis); None if not ours."""
@@ -268,7 +274,7 @@ def release(key: str, task_id: str) -> bool:
 def extend(key: str, task_id: str, ttl: float) -> bool:
     """Keep ``task_id``'s claim for another ``ttl`` seconds from now (``Lock.reacquire``)."""
     try:
-        return _act(key, task_id, ttl, lambda lock: bool(lock.reacquire()))
+        return _act(key, task_id, ttl, lambda lock: bool(lock.reacquire()) and _held_now(lock, task_id))
     except REDIS_ERRORS as exc:
         _skipped("not extended", key, exc)
         return False
