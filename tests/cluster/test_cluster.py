@@ -13,6 +13,7 @@ from redis.cluster import RedisCluster
 from esi.client import EsiClient, get_client
 from esi.client.limits import RedisLimiter, RoundTrip
 from esi.client.limits._scripts import KeySpace
+from esi.exceptions import EsiNotFound
 from esi.models import Token
 from esi.redis_pool import mget
 from esi.tokens import token_lock
@@ -37,6 +38,8 @@ def test_multi_key_reads_span_the_masters(on_cluster: RedisCluster, redis_cluste
         on_cluster.set(key, n)
     assert all(redis_cluster.keys_per_master("esi_tasks:affiliation:*").values())  # spread out
     assert mget(on_cluster, [*keys, "missing"]) == [str(n).encode() for n in range(30)] + [None]
+    assert len(list(on_cluster.scan_iter(match="esi_tasks:affiliation:*"))) == 30  # SCAN visits every master
+    assert on_cluster.delete(*keys) == 30  # one DEL per slot (esi_claims --clear, limits clear)
 
 
 def test_limiter_acquires_settles_and_snapshots(on_cluster: RedisCluster) -> None:
@@ -88,6 +91,15 @@ def test_cache_hits_and_revalidates_across_masters(
     late = client.call("GetUniverseTypesTypeId", type_id=ids[0])
     assert late.not_modified and late.status == 304 and late.data == first[0].data
     assert esi_sim.stats()["by_route"]["GetUniverseTypesTypeId"] == {"200": len(ids), "304": 1}
+
+
+def test_a_remembered_404_is_a_negative_entry_on_the_cluster(on_cluster: RedisCluster, esi_sim: Any) -> None:
+    esi_sim.configure_route("GetCharactersDetail", status=404)
+    client = EsiClient()
+    for _ in range(3):
+        with pytest.raises(EsiNotFound):
+            client.call("GetCharactersDetail", character_id=90000001)
+    assert esi_sim.stats()["by_route"]["GetCharactersDetail"] == {"404": 1}
 
 
 @pytest.mark.django_db
