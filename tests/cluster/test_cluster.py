@@ -3,6 +3,7 @@ real 3-master Redis Cluster (``ESI_REDIS_URL=redis+cluster://...``)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ from esi.client.limits import RedisLimiter, RoundTrip
 from esi.client.limits._scripts import KeySpace
 from esi.exceptions import EsiNotFound
 from esi.models import Token
-from esi.redis_pool import mget
+from esi.redis_pool import get_redis, mget
 from esi.tokens import token_lock
 from esi_tasks.tasks import fetch_endpoint
 from tests.celery_app import app as test_app
@@ -140,3 +141,19 @@ def test_fetch_endpoint_through_a_worker(on_cluster: RedisCluster, make_token: A
     assert list(on_cluster.scan_iter(match="esi_tasks:dedup:*")) == []  # every claim released
     groups = {g["group"]: g["used"] for g in RedisLimiter().snapshot()["groups"]}
     assert groups == {"status": 2, "char-asset": 2}
+
+
+def _child_writes(key: str, parent_client_id: int, out: Any) -> None:
+    client = get_redis()
+    out.put((id(client) != parent_client_id, bool(client.set(key, "from the child"))))
+
+
+def test_a_forked_process_builds_its_own_cluster_client(on_cluster: RedisCluster) -> None:
+    on_cluster.ping()  # the parent's connections are open
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_child_writes, args=("esi:fork-test", id(on_cluster), out))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and out.get(timeout=5) == (True, True)
+    assert on_cluster.get("esi:fork-test") == b"from the child"  # and the parent's client still works
