@@ -123,6 +123,7 @@ def test_environment_selects_real_esi_and_postgresql(tmp_path):
 DASHBOARD_SCRIPT = """
 import httpx
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 anonymous = Client().get("/").content.decode()
@@ -135,8 +136,14 @@ page = client.get("/").content.decode()
 assert "Log in with EVE SSO" in page, page
 assert "No tokens of yours yet" in page, page
 assert "players" in page, page   # ESI status read through the client from the simulator
-assert "Error limit:" in page, page
-assert "<td>status</td><td>app</td>" in page, page   # the shared limiter counted the status call
+assert 'href="/sso/dashboard/"' in page, page   # the walkthrough leads to the product's dashboard
+assert client.get("/sso/dashboard/").status_code == 403   # staff, but without esi.view_dashboard
+user.user_permissions.add(Permission.objects.get(content_type__app_label="esi", codename="view_dashboard"))
+client.force_login(user)
+feed = {p["name"]: p for p in client.get("/sso/dashboard/data/").json()["panels"]}
+assert feed["error_limit"]["ok"] and feed["error_limit"]["data"]["threshold"] is not None, feed
+groups = [row["label"] for row in feed["rate_limits"]["data"]["rows"]]
+assert "status / app" in groups, feed   # the shared limiter counted the status call
 
 login = client.get("/sso/login/?scopes=esi-assets.read_assets.v1&next=/")
 assert login.status_code == 302, login
@@ -269,7 +276,11 @@ assert page.status_code == 200, page.status_code
 text = page.content.decode()
 assert 'class="note">ESI status: ' in text, text  # an esi.exceptions error, as a note
 assert 'class="note">Recent fetches: RedisUnavailable: Redis at ESI_REDIS_URL did not answer' in text, text
-assert 'class="note">Limits: RedisUnavailable: ' in text, text  # one clear error, not redis-py's
+assert 'class="note">Limits' not in text, text  # the budgets moved to the product dashboard:
+superuser = Client()
+superuser.force_login(get_user_model().objects.create_superuser("root", password="pw"))
+feed = {p["name"]: p for p in superuser.get("/sso/dashboard/data/").json()["panels"]}
+assert feed["error_limit"]["error"].startswith("Redis unavailable: Redis at ESI_REDIS_URL"), feed  # one clear error
 assert "Log in with EVE SSO" in text, text
 print("DEGRADED-OK")
 """
