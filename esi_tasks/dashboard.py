@@ -24,6 +24,7 @@ from esi_tasks.queues import DEFAULT_QUEUE, TOKEN_QUEUE
 __all__ = ["INSPECT_TIMEOUT", "queue_depths", "register_panels"]
 
 INSPECT_TIMEOUT = 1.0  # seconds the workers have to answer "what are you running?"
+LATE_AFTER = 10.0  # seconds past its due time a keep-fresh chain counts as late
 BROKER_TIMEOUT = 2.0  # seconds to connect to the broker before its panels say it is down
 
 
@@ -65,13 +66,22 @@ def workers_panel() -> dict[str, Any]:
     return {"items": items}
 
 
+def _chain_counts() -> tuple[int, int] | None:
+    """(running, late) keep-fresh chains, one Redis command each; None before #15's listing lands."""
+    count, count_late = getattr(keep_fresh, "count", None), getattr(keep_fresh, "count_late", None)
+    if count is None or count_late is None:
+        return None
+    return int(count()), int(count_late(LATE_AFTER))
+
+
 def chains_panel() -> dict[str, Any]:
-    chains = getattr(keep_fresh, "chains", None)
-    if chains is None:  # the listing lands with #15 (fleet)
-        return {"items": [["chains", None]], "note": "esi_tasks.keep_fresh.chains() is not in this version yet."}
-    listed = list(chains())
-    late = sum(1 for c in listed if (c.get("late") if isinstance(c, dict) else getattr(c, "late", False)))
-    return {"items": [["keep-fresh chains", len(listed)], ["late", late]]}
+    counts = _chain_counts()
+    if counts is None:
+        return {"items": [["chains", None]], "note": "esi_tasks.keep_fresh.count() is not in this version yet."}
+    return {
+        "items": [["keep-fresh chains", counts[0]], ["late", counts[1]]],
+        "note": f"Late: due more than {LATE_AFTER:.0f} s ago and not sent (no dispatcher tick, or a stuck queue).",
+    }
 
 
 def sweep_panel() -> dict[str, Any]:
@@ -97,6 +107,10 @@ def _metrics() -> Iterator[Metric]:
     for name, n in queue_depths().items():
         waiting.add_metric([name], n)
     yield waiting
+    counts = _chain_counts()
+    if counts is not None:
+        yield GaugeMetricFamily("esi_tasks_keep_fresh_chains", "Keep-fresh chains running.", value=counts[0])
+        yield GaugeMetricFamily("esi_tasks_keep_fresh_late", "Keep-fresh chains overdue.", value=counts[1])
     progress = token_refresh.sweep_progress()
     if progress is not None:
         yield GaugeMetricFamily("esi_tasks_sweep_total", "Tokens in the latest sweep.", value=progress.total)
