@@ -13,7 +13,8 @@ what to do about it, and never contain a token, a code or the client secret::
     │   └── MissingScope            the token lacks a scope the operation needs (names it)
     ├── EsiLimited                  ESI's budget is spent; retry after ``retry_after`` seconds
     │   ├── EsiRateLimited          one rate-limit group is empty (``group``)
-    │   └── EsiErrorLimited         the error limit (or daily downtime) pauses everything
+    │   ├── EsiErrorLimited         the error limit (or daily downtime) pauses everything
+    │   └── EsiRetryLater           ESI asked for a longer wait than this process waits in place
     ├── EsiResponseError            ESI answered with an error status (``status``, ``body``)
     │   ├── EsiClientError          4xx
     │   │   ├── EsiUnauthorized     401
@@ -23,7 +24,8 @@ what to do about it, and never contain a token, a code or the client secret::
     ├── EsiTransportError           no usable answer from ESI (the httpx error is chained)
     │   ├── EsiTimeout              no answer in time (a read, or ESI_REQUEST_DEADLINE in total)
     │   ├── EsiConnectionError
-    │   └── EsiResponseTooLarge     the answer passed a cap (ESI_MAX_RESPONSE_BYTES, ESI_MAX_PAGES)
+    │   ├── EsiResponseTooLarge     the answer passed a cap (ESI_MAX_RESPONSE_BYTES, ESI_MAX_PAGES)
+    │   └── EsiSnapshotChanged      ESI published new data while the pages of one crawl were read
     ├── EsiSpecError                the OpenAPI document could not be read or fetched
     ├── RedisUnavailable            the Redis behind cache, limits and locks did not answer
     ├── TokenError                  a stored token cannot be used
@@ -57,7 +59,9 @@ __all__ = [
     "EsiRequestError",
     "EsiResponseError",
     "EsiResponseTooLarge",
+    "EsiRetryLater",
     "EsiServerError",
+    "EsiSnapshotChanged",
     "EsiSpecError",
     "EsiTimeout",
     "EsiTransportError",
@@ -222,6 +226,21 @@ class EsiErrorLimited(EsiLimited):
 # --- ESI answered with an error ------------------------------------------------------------
 
 
+class EsiRetryLater(EsiLimited):
+    """A server error (or a timeout) asked for a wait longer than ``ESI_MAX_IN_PROCESS_WAIT`` inside a
+    Celery worker, which does not sleep that long: the call ended, and the same call may work after
+    ``retry_after`` seconds. The fetch tasks re-queue themselves with that countdown; ``status`` is
+    ESI's last answer (0 for a timeout or a broken connection, which is then the ``__cause__``)."""
+
+    def __init__(self, retry_after: float, message: str | None = None, status: int = 0) -> None:
+        super().__init__(
+            message or f"ESI asked to wait {float(retry_after):.1f} s, longer than this process waits in place.",
+            retry_after=retry_after,
+        )
+        self.status = status
+        self._keep_args(retry_after, message, status)
+
+
 class EsiResponseError(EsiError):
     """ESI answered with an error status. ``body`` is ESI's decoded error body when it sent one."""
 
@@ -308,6 +327,12 @@ class EsiConnectionError(EsiTransportError):
 class EsiResponseTooLarge(EsiTransportError):
     """ESI's answer went past a cap: a body larger than ``ESI_MAX_RESPONSE_BYTES`` (decompressed)
     or more pages than ``ESI_MAX_PAGES``. Nothing of it is used; raise the setting if it is real."""
+
+
+class EsiSnapshotChanged(EsiTransportError):
+    """The pages of one ``X-Pages`` crawl did not share ``Last-Modified``/``X-Pages``: ESI published new
+    data mid-crawl. A joined crawl (``all_pages=True``) restarts by itself a few times first; a streamed
+    one (``iter_pages``) cannot take back the pages it gave, so it raises at once: start it again."""
 
 
 class EsiSpecError(EsiError):

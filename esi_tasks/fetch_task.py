@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from celery import signals, states
 from celery.exceptions import Retry
 from celery.utils import uuid
 
+from esi.client import get_client
+from esi.exceptions import EsiRequestError
 from esi_tasks import dedup, fetching, writes
-from esi_tasks._keys import fetch_identity
+from esi_tasks._keys import digest, fetch_identity
 from esi_tasks.base import EsiTask
 from esi_tasks.signals import fetch_failed
 
@@ -51,21 +54,33 @@ def announce_failure(
 
 
 def _identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | None:
+    """The queued identity of a fetch message (what the caller's claim is keyed by)."""
     operation, options, params = split_fetch_kwargs(args, kwargs)
     if not isinstance(operation, str):
         return None
     return fetch_identity(operation, params, **options)
 
 
-def _is_read(args: Any, kwargs: Mapping[str, Any] | None) -> bool:
-    """Whether the fetch is a GET in the view of its compatibility date."""
-    operation, options, _params = split_fetch_kwargs(args, kwargs)
+def _shared_read_identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | None:
+    """The queued identity of a fetch that is a GET in the view of its date; None otherwise
+    (a write, or an unknown operation: the task fails with a clear error, nothing to share)."""
+    operation, options, params = split_fetch_kwargs(args, kwargs)
+    if not isinstance(operation, str):
+        return None
+    date = params.get("compatibility_date") or options.get("compatibility_date")
     try:
-        from esi.client import get_client
+        op = get_client(date).spec.get(operation)
+    except EsiRequestError:
+        return None
+    if op.method != "get":
+        return None
+    return fetch_identity(op.id, params, **options)
 
-        return get_client(options.get("compatibility_date")).spec.get(operation or "").method == "get"
-    except Exception:  # unknown operation: the task fails with a clear error; nothing to share
-        return False
+
+def _running_identity(call: fetching.PreparedFetch, all_pages: bool) -> str:
+    """Identical running fetches share this: the prepared call's cache key (operation, values,
+    language, date, character) and whether every page is asked for."""
+    return digest(call.call.key, bool(all_pages), call.call.force_refresh)
 
 
 class FetchTask(EsiTask):
@@ -104,8 +119,8 @@ class FetchTask(EsiTask):
             and not any(options.get(name) for name in _NO_DEDUP_OPTIONS)
             and not self.app.conf.task_always_eager
         )
-        identity = _identity(args, kwargs) if shareable else None
-        if identity is not None and _is_read(args, kwargs):
+        identity = _shared_read_identity(args, kwargs) if shareable else None
+        if identity is not None:
             task_id = uuid()
             key = dedup.queued_key(identity)
             found = dedup.claim_or_holder(key, task_id, dedup.PENDING_TTL, pending=True)
@@ -151,60 +166,74 @@ class FetchTask(EsiTask):
         compatibility_date: str | None = None,
         params: dict[str, Any],
     ) -> fetching.FetchOutcome:
-        """Fetch under the policy and the running claim; send ``endpoint_fetched``."""
+        """Prepare the fetch once, then run it under the policy and the running claim; send
+        ``endpoint_fetched``."""
         task_id = self.request.id
-        claim_key: str | None = None
-        identity = fetch_identity(
-            operation,
-            params,
-            token_id=token_id,
-            all_pages=all_pages,
-            language=language,
-            force_refresh=force_refresh,
-            compatibility_date=compatibility_date,
-        )
-        if task_id and not self.request.is_eager:
-            dedup.extend(dedup.queued_key(identity), task_id, self.running_timeout)  # running: refreshed
-            claim_key = dedup.running_key(identity)
-            other = dedup.claim(claim_key, task_id, self.running_timeout)
-            if other is not None and self.requeue_count() < self.max_requeues:
-                logger.debug("%s[%s]: identical fetch %s is running; trying again shortly", self.name, task_id, other)
-                raise self.requeue(self.running_wait)
-            if other is not None:
-                claim_key = None
+        in_worker = bool(task_id) and not self.request.is_eager
+        queued = self._queued_identity()
+        if in_worker and queued is not None:
+            dedup.extend(dedup.queued_key(queued), task_id, self.running_timeout)  # running: refreshed
         try:
-            with writes.guard(task_id, operation), self.policy(operation):
-                outcome = fetching.fetch(
+            with self.policy(operation):
+                prepared = fetching.prepare(
                     operation,
                     token_id=token_id,
-                    all_pages=all_pages,
                     language=language,
                     force_refresh=force_refresh,
                     params=params,
                     compatibility_date=compatibility_date,
                 )
+                with writes.guard(task_id, prepared.operation), self._running(prepared, all_pages, in_worker):
+                    outcome = fetching.run(prepared, all_pages=all_pages)
         except Retry:
             raise  # re-queued or retried: still queued, keep the queued claim
         except BaseException:
-            self._release_queued(identity, task_id)  # final: before the error is stored
+            self._release_queued(queued, task_id)  # final: before the error is stored
             raise
-        else:
-            self._release_queued(identity, task_id)  # before the result is stored
-        finally:
-            if claim_key is not None and task_id:
-                dedup.release(claim_key, task_id)
+        self._release_queued(queued, task_id)  # before the result is stored
         outcome.announce(self.__class__, task_id)
         return outcome
 
+    @contextmanager
+    def _running(self, prepared: fetching.PreparedFetch, all_pages: bool, in_worker: bool) -> Iterator[None]:
+        """Hold the running claim of this fetch; an identical one running already re-queues this copy
+        (it then finds the answer in the cache), up to :attr:`max_requeues` times."""
+        task_id = self.request.id
+        if not in_worker:
+            yield
+            return
+        claim_key: str | None = dedup.running_key(_running_identity(prepared, all_pages))
+        assert claim_key is not None
+        other = dedup.claim(claim_key, task_id, self.running_timeout)
+        if other is not None and self.requeue_count() < self.max_requeues:
+            logger.debug("%s[%s]: identical fetch %s is running; trying again shortly", self.name, task_id, other)
+            raise self.requeue(self.running_wait)
+        if other is not None:
+            claim_key = None
+        try:
+            yield
+        finally:
+            if claim_key is not None:
+                dedup.release(claim_key, task_id)
+
+    def _queued_identity(self) -> str | None:
+        """The identity of this message's queued claim, computed once per run."""
+        request = self.request
+        cached = getattr(request, "esi_queued_identity", None)
+        if cached is None:
+            cached = _identity(request.args, request.kwargs)
+            request.esi_queued_identity = cached
+        return cached
+
     @staticmethod
-    def _release_queued(identity: str, task_id: str | None) -> None:
+    def _release_queued(identity: str | None, task_id: str | None) -> None:
         """A caller who asks from now on gets a new task (served from the cache the fetch filled)."""
-        if task_id:
+        if task_id and identity is not None:
             dedup.release(dedup.queued_key(identity), task_id)
 
     def before_requeue(self, countdown: float) -> None:
         """The queued claim follows the new message: kept for its countdown (dropped if unsent)."""
-        identity = _identity(self.request.args, self.request.kwargs)
+        identity = self._queued_identity()
         if identity is not None and self.request.id:
             dedup.extend(dedup.queued_key(identity), self.request.id, countdown + self.dedup_timeout)
 
@@ -214,7 +243,7 @@ class FetchTask(EsiTask):
 
     def after_return(self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if status in (states.SUCCESS, states.FAILURE):
-            identity = _identity(args, kwargs)
+            identity = self._queued_identity()
             if identity is not None:
                 dedup.release(dedup.queued_key(identity), task_id)
 

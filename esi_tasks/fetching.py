@@ -1,8 +1,10 @@
-"""One fetch as a plain function: what ``fetch_endpoint`` does, testable without a worker.
+"""One fetch as plain functions: what ``fetch_endpoint`` does, testable without a worker.
 
-Steps: find the operation in the spec, check the parameters (no I/O), pick the token, call the
-shared client (which answers a remembered 403/404 from its cache at once, see
-:mod:`esi_tasks.errors_memory`).
+:func:`prepare` makes the call once: the client resolves the operation in the spec and
+validates the parameters (no I/O), then the token is picked (:func:`esi_tasks.tokens.resolve_token`)
+and the client's :class:`~esi.client.PreparedCall` carries it, with the cache key that also
+identifies the fetch for de-duplication. :func:`run` sends it through the shared client (which
+answers a remembered 403/404 from its cache at once). :func:`fetch` is both.
 """
 
 from __future__ import annotations
@@ -11,14 +13,32 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from esi.client import EsiClient, Operation, PreparedCall, get_client
 from esi_tasks.signals import endpoint_fetched
 from esi_tasks.tokens import resolve_token
 
-__all__ = ["FetchOutcome", "fetch", "response_meta"]
+if TYPE_CHECKING:
+    from esi.models import Token
+
+__all__ = ["FetchOutcome", "PreparedFetch", "fetch", "prepare", "response_meta", "run"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedFetch:
+    """A fetch made ready once: the client of its date, the prepared call, the stored token used."""
+
+    client: EsiClient
+    call: PreparedCall
+    params: dict[str, Any]  # as the caller gave them (what signals and the error memory see)
+    token: Token | None = None
+
+    @property
+    def operation(self) -> Operation:
+        return self.call.operation
 
 
 @dataclass
@@ -61,6 +81,48 @@ def response_meta(response: Any) -> dict[str, Any]:
     }
 
 
+def prepare(
+    operation: str,
+    *,
+    token_id: int | None = None,
+    language: str | None = None,
+    force_refresh: bool = False,
+    params: Mapping[str, Any] | None = None,
+    compatibility_date: str | None = None,
+) -> PreparedFetch:
+    """Check the fetch (UnknownOperation, InvalidParameter before any token work), pick its token
+    (NoTokenError...) and prepare the call through the client of ``compatibility_date`` (the default
+    client without one; a ``compatibility_date`` among ``params`` counts, as ESI's own query
+    parameter would)."""
+    params = dict(params or {})
+    compatibility_date = params.pop("compatibility_date", None) or compatibility_date
+    client = get_client(compatibility_date)
+    picked: list[Token | None] = []
+
+    def pick(op: Operation, values: Mapping[str, Any]) -> Token | None:
+        token = resolve_token(op, values, token_id)
+        picked.append(token)
+        return token
+
+    call = client.prepare(operation, token=pick, language=language, force_refresh=force_refresh, **params)
+    return PreparedFetch(client, call, params, picked[0] if picked else None)
+
+
+def run(fetch: PreparedFetch, *, all_pages: bool = False) -> FetchOutcome:
+    """Send a prepared fetch (every page, joined, with ``all_pages``); raises ``esi.exceptions``
+    errors (a remembered 403/404 comes from the client's cache at once, see :mod:`esi_tasks.errors_memory`)."""
+    call, token, client = fetch.call, fetch.token, fetch.client
+    response = client.send_all(call) if all_pages and call.operation.paginated else client.send(call)
+    return FetchOutcome(
+        operation=call.operation.id,
+        params=fetch.params,
+        data=response.data,
+        meta=response_meta(response),
+        token_id=token.pk if token is not None else None,
+        expires=response.expires,
+    )
+
+
 def fetch(
     operation: str,
     *,
@@ -71,25 +133,13 @@ def fetch(
     params: Mapping[str, Any] | None = None,
     compatibility_date: str | None = None,
 ) -> FetchOutcome:
-    """Fetch ``operation`` once through the client of ``compatibility_date`` (the default client
-    without one; a ``compatibility_date`` among ``params`` counts, as ESI's own query parameter
-    would); raises ``esi.exceptions`` errors."""
-    from esi.client import get_client
-
-    params = dict(params or {})
-    compatibility_date = params.pop("compatibility_date", None) or compatibility_date
-    client = get_client(compatibility_date)
-    op = client.spec.get(operation)  # UnknownOperation names the closest ones
-    client.spec.validate(op.id, params)  # InvalidParameter before any token work
-    token = resolve_token(op, params, token_id)
-    response = client.call(
-        op.id, token=token, all_pages=all_pages, language=language, force_refresh=force_refresh, **params
-    )
-    return FetchOutcome(
-        operation=op.id,
+    """:func:`prepare` then :func:`run`: fetch ``operation`` once; raises ``esi.exceptions`` errors."""
+    prepared = prepare(
+        operation,
+        token_id=token_id,
+        language=language,
+        force_refresh=force_refresh,
         params=params,
-        data=response.data,
-        meta=response_meta(response),
-        token_id=token.pk if token is not None else None,
-        expires=response.expires,
+        compatibility_date=compatibility_date,
     )
+    return run(prepared, all_pages=all_pages)

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 
 from celery.exceptions import Retry
 
+from esi.client import Operation, is_retry_safe
 from esi.exceptions import EsiLimited, EsiRequestError, SSOUnavailable, TokenError
 from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
 from esi_tasks._keys import PREFIX
@@ -46,10 +47,17 @@ def at_most_once(task_id: str, operation: str) -> Iterator[None]:
         raise
 
 
-def guard(task_id: str | None, operation: str) -> AbstractContextManager[None]:
-    """:func:`at_most_once` for a write run by a worker; nothing for reads (or outside a task)."""
+def guard(task_id: str | None, operation: str | Operation) -> AbstractContextManager[None]:
+    """:func:`at_most_once` for a write run by a worker; nothing for reads (or outside a task).
+
+    ``operation`` is an operationId, or the spec's :class:`~esi.client.Operation` when the caller
+    has it already (a prepared fetch: no second lookup)."""
     from esi_tasks.base import _retry_safe
 
-    if task_id and not _retry_safe(operation):
-        return at_most_once(task_id, operation)
+    if isinstance(operation, Operation):
+        safe, name = is_retry_safe(operation), operation.id
+    else:
+        safe, name = _retry_safe(operation), operation
+    if task_id and not safe:
+        return at_most_once(task_id, name)
     return nullcontext()

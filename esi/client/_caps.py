@@ -13,6 +13,7 @@ import logging
 import threading
 
 from esi.app_settings import esi_settings
+from esi.client._config import settings_generation
 
 __all__ = ["cap", "note_capped"]
 
@@ -23,9 +24,20 @@ _noted: set[tuple[str, str]] = set()
 _lock = threading.Lock()
 
 
+_values: tuple[int, dict[str, float]] = (-1, {})
+
+
 def cap(name: str) -> float:
-    """The value of the cap setting ``name`` (the system checks make sure it is at least 1)."""
-    return float(getattr(esi_settings, name))
+    """The value of the cap setting ``name`` (the system checks make sure it is at least 1); read
+    once per settings generation (several caps are checked on every request)."""
+    global _values
+    gen, values = _values
+    if gen != settings_generation():
+        gen, values = _values = (settings_generation(), {})
+    value = values.get(name)
+    if value is None:
+        value = values[name] = float(getattr(esi_settings, name))
+    return value
 
 
 def note_capped(name: str, sent: object, what: str) -> None:

@@ -1,20 +1,27 @@
-"""The ESI client: validate, serve from cache, or send (with limits and retries) and store.
+"""The ESI client: prepare a call (spec, validation, token, cache key), then send it.
 
 One :class:`EsiClient` per compatibility date per process (:func:`get_client`); each holds the
-view of its date and sends that date on every request. All of them share one pooled transport,
-the response cache and the :class:`Limiter`.
+view of its date and sends that date on every request. All of them share one pooled HTTP
+connection (:class:`~esi.client._transport.HttpPool`), the response cache and the :class:`Limiter`.
+
+``call()`` is ``prepare()`` then ``send()`` (one request: cache, limits, retries, store) or a
+crawl: ``iter_pages()`` streams the pages of a paged operation as they arrive, and
+``call(all_pages=True)`` joins them. Every page is the same prepared call with another
+``page`` (or cursor) value: nothing is looked up or validated again.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import redis as redis_lib
@@ -24,34 +31,46 @@ from esi._dates import check_date, default_date
 from esi.app_settings import esi_settings
 from esi.client import limits as _limits
 from esi.client._accessors import Tag
-from esi.client._cache import NEGATIVE_STATUSES, CacheEntry, ResponseCache, cache_key
-from esi.client._operations import TokenContext, resolve_token, validate_params
-from esi.client._pagination import crawl_pages, walk_cursor, walk_from_id
+from esi.client._cache import NEGATIVE_STATUSES, CacheEntry, ResponseCache
+from esi.client._config import config, forget, settings_generation
+from esi.client._operations import token_context, validate_params
+from esi.client._pagination import (
+    MAX_RESTARTS,
+    CursorWalk,
+    FromIdWalk,
+    check_page,
+    check_pages,
+    join_pages,
+    page_progress,
+)
+from esi.client._prepared import PreparedCall, build
 from esi.client._response import EsiResponse
 from esi.client._retry import RetryPolicy, is_retry_safe
-from esi.client._spec import Operation, SpecIndex, get_spec
-from esi.client._transport import Transport, settings_generation
-from esi.client._views import get_view, spec_from_file
+from esi.client._spec import Operation, SpecIndex
+from esi.client._transport import HttpAnswer, HttpPool, shared_pool
+from esi.client._views import get_spec, get_view, spec_from_file
 from esi.client.limits import Pending, Reservation, RoundTrip, pause_seconds
 from esi.client.limits._rules import max_pause
 from esi.dashboard import counters
 from esi.exceptions import (
     EsiError,
     EsiErrorLimited,
+    EsiNotFound,
     EsiRateLimited,
     EsiResponseError,
+    EsiSnapshotChanged,
     EsiTransportError,
     InvalidParameter,
 )
 from esi.redis_pool import REDIS_ERRORS, get_redis
 
-__all__ = ["EsiClient", "get_client", "reset_client", "shared_transport"]
+__all__ = ["EsiClient", "get_client", "reset_client"]
 
 logger = logging.getLogger("esi.client")
 
-_PAGERS = {"pages": crawl_pages, "cursor": walk_cursor, "from_id": walk_from_id}
-_PUBLIC = TokenContext(None, None)
-_MEMO_SIZE = 4096
+#: What ``prepare(token=...)`` takes: a Token, an access-token string, None, or a function of the
+#: operation and the validated values that picks one (the task layer's stored-token choice).
+TokenArg = Any
 
 
 def _pause(value: str | None) -> float:
@@ -66,6 +85,7 @@ class EsiClient:
     ``compatibility_date`` pins the client to that date's view (without one it follows
     ``ESI_COMPATIBILITY_DATE`` and ``ESI_SPEC_FILE``); ``spec_file`` reads the view from a file.
     The other arguments are for tests and special setups; ``get_client()`` gives the shared ones.
+    ``transport`` is an ``httpx.BaseTransport`` (e.g. ``httpx.MockTransport``) or an ``HttpPool``.
     """
 
     def __init__(
@@ -74,7 +94,7 @@ class EsiClient:
         compatibility_date: str | None = None,
         spec_file: str | None = None,
         spec: SpecIndex | None = None,
-        transport: httpx.BaseTransport | Transport | None = None,
+        transport: httpx.BaseTransport | HttpPool | None = None,
         limiter: _limits.Limiter | None = None,
         retry: RetryPolicy | None = None,
         redis_factory: Callable[[], redis_lib.Redis] | None = None,
@@ -85,13 +105,12 @@ class EsiClient:
         self.user_agent = user_agent  # None: the project's (ESI_APP_NAME...), sent by the pool
         self._spec_file = str(spec_file) if spec_file else None
         self._spec = spec
-        self.transport = transport if isinstance(transport, Transport) else Transport(transport)
+        self.transport = transport if isinstance(transport, HttpPool) else HttpPool(transport)
         self._limiter = limiter
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.cache = ResponseCache(redis_factory or get_redis, clock)
-        self._cached: tuple[int, SpecIndex, bool, str, str] | None = None
-        self._memo: dict[tuple[Any, ...], tuple[int, Operation, dict[str, Any], str]] = {}
+        self._view: tuple[int, SpecIndex, str] | None = None
 
     def __repr__(self) -> str:
         return f"<EsiClient {esi_settings.ESI_API_URL} date={self.compatibility_date} view={self.spec.date}>"
@@ -99,27 +118,25 @@ class EsiClient:
     @property
     def spec(self) -> SpecIndex:
         """The view this client resolves operations against."""
-        return self._settings()[0]
+        return self._current_view()[0]
 
     @property
     def compatibility_date(self) -> str:
         """The ``X-Compatibility-Date`` every request of this client carries."""
-        return self._settings()[3]
+        return self._current_view()[1]
 
     def refresh(self) -> None:
         """Re-read every ``ESI_*`` setting on the next call (after changing one by assignment;
         ``override_settings`` needs no help)."""
-        self._cached = None
+        self._view = None
+        forget()
         self.transport.refresh()
 
-    def _settings(self) -> tuple[SpecIndex, bool, str, str]:
-        """View, ``ESI_CACHE_RESPONSE``, the API base URL and the date, re-read only after an
-        ``ESI_*`` setting changed (``setting_changed``) or a fork: not on every call."""
+    def _current_view(self) -> tuple[SpecIndex, str]:
+        """View and date, looked up again only after an ``ESI_*`` setting changed or a fork."""
         gen = settings_generation()
-        cached = self._cached
-        if cached is None or cached[0] != gen:
-            base_url = esi_settings.ESI_API_URL.rstrip("/")
-            date = self._date or default_date()
+        view = self._view
+        if view is None or view[0] != gen:
             if self._spec is not None:
                 spec = self._spec
             elif self._spec_file:
@@ -128,9 +145,8 @@ class EsiClient:
                 spec = get_view(self._date)
             else:
                 spec = get_spec()
-            cached = (gen, spec, bool(esi_settings.ESI_CACHE_RESPONSE), base_url, date)
-            self._cached = cached
-        return cached[1], cached[2], cached[3], cached[4]
+            view = self._view = (gen, spec, self._date or default_date())
+        return view[1], view[2]
 
     @property
     def limits(self) -> _limits.Limiter:
@@ -139,50 +155,106 @@ class EsiClient:
             self._limiter = _limits.get_limiter()
         return self._limiter
 
-    # --- the public call ---------------------------------------------------------------------
+    # --- the public calls --------------------------------------------------------------------
 
     @sensitive_variables()  # error reports show no local below (Authorization, token strings)
-    def call(
+    def prepare(
         self,
         operation: str,
         *,
-        token: Any = None,
-        all_pages: bool = False,
+        token: TokenArg = None,
         language: str | None = None,
         force_refresh: bool = False,
         **params: Any,
-    ) -> EsiResponse:
-        """Call one operation; with ``all_pages`` every page (X-Pages, cursor or from_id)."""
-        memo_key: tuple[Any, ...] | None = None
-        if token is None and not all_pages:
-            # A public call seen before skips the spec lookup, validation and key building.
-            memo_key = (operation, language, *params.items())
-            try:
-                prepared = self._memo.get(memo_key)
-            except TypeError:  # unhashable parameter values (lists, a body): not memoised
-                prepared, memo_key = None, None
-            if prepared is not None and prepared[0] == settings_generation():
-                return self.fetch(prepared[1], prepared[2], _PUBLIC, language, force_refresh, key=prepared[3])
-        spec = self.spec
+    ) -> PreparedCall:
+        """Check a call without any I/O and make it ready to :meth:`send`.
+
+        Resolves ``operation`` (operationId or snake_case alias) in this client's view, validates
+        ``params`` (UnknownOperation, InvalidParameter), checks ``token`` against the operation's
+        scopes (TokenRequired, MissingScope) and builds the cache key. ``token`` may also be a
+        function ``(operation, values) -> token`` that picks one once the call is known to be valid.
+        """
+        spec, date = self._current_view()
         op = spec.get(operation)
         values = validate_params(op, params)
-        ctx = resolve_token(op, token)
         if language is not None and language not in spec.languages:
             raise InvalidParameter(
                 f"language must be one of {', '.join(spec.languages)}; got {language!r}.",
                 operation=op.id,
                 parameter="language",
             )
-        if all_pages and op.paginated:
-            pager = _PAGERS[op.paginated]
-            return pager(self.fetch, op, values, ctx.resolved(), language, force_refresh)
-        if memo_key is not None:  # token=None got this far: a public operation
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            key = cache_key(op.id, values, language or "en", self.compatibility_date, None)
-            self._memo[memo_key] = (settings_generation(), op, values, key)
-            return self.fetch(op, values, _PUBLIC, language, force_refresh, key=key)
-        return self.fetch(op, values, ctx, language, force_refresh)
+        if callable(token):
+            token = token(op, values)
+        return build(
+            op,
+            values,
+            token_context(op, token),
+            language=language,
+            date=date,
+            cache_enabled=config().cache_response,
+            force_refresh=force_refresh,
+            user_agent=self.user_agent,
+        )
+
+    @sensitive_variables()
+    def call(
+        self,
+        operation: str,
+        *,
+        token: TokenArg = None,
+        all_pages: bool = False,
+        language: str | None = None,
+        force_refresh: bool = False,
+        **params: Any,
+    ) -> EsiResponse:
+        """Call one operation; with ``all_pages`` every page (X-Pages, cursor or from_id), joined."""
+        prepared = self.prepare(operation, token=token, language=language, force_refresh=force_refresh, **params)
+        if all_pages and prepared.operation.paginated:
+            return self.send_all(prepared)
+        return self.send(prepared)
+
+    @sensitive_variables()
+    def iter_pages(
+        self,
+        operation: str,
+        *,
+        token: TokenArg = None,
+        language: str | None = None,
+        force_refresh: bool = False,
+        **params: Any,
+    ) -> Iterator[EsiResponse]:
+        """Every page of ``operation``, each as soon as it arrives (``r.page`` says which).
+
+        ``X-Pages`` operations: page 1 first, then the others in the order they arrive, at most
+        ``ESI_PAGE_CONCURRENCY`` in flight and as many held; a page of another snapshot raises
+        ``EsiSnapshotChanged`` (start again). Cursor and from_id operations: one walk step after
+        the other. Other operations: their one response. The call is checked before this returns.
+        """
+        prepared = self.prepare(operation, token=token, language=language, force_refresh=force_refresh, **params)
+        return self.stream(prepared)
+
+    def stream(self, prepared: PreparedCall) -> Iterator[EsiResponse]:
+        """:meth:`iter_pages` of an already prepared call."""
+        kind = prepared.operation.paginated
+        if kind == "pages":
+            return self._x_pages(prepared)
+        if kind is None:
+            return iter((self.send(prepared),))
+        return self._walk(prepared, yield_steps=True)
+
+    def send_all(self, prepared: PreparedCall) -> EsiResponse:
+        """Every page of a prepared call, joined (restarting when the snapshot changes mid-crawl)."""
+        op = prepared.operation
+        if op.paginated != "pages":
+            return next(self._walk(prepared, yield_steps=False))  # a walk yields only its result
+        for attempt in range(MAX_RESTARTS + 1):
+            try:
+                return join_pages(list(self._x_pages(prepared if attempt == 0 else prepared.refreshed())))
+            except EsiSnapshotChanged as exc:
+                logger.info("ESI %s: %s; restarting", op.id, exc)
+        raise EsiSnapshotChanged(
+            f"{op.id}: the pages kept changing while they were fetched ({MAX_RESTARTS} restarts); try again later."
+        )
 
     def __getattr__(self, name: str) -> Tag:
         if name.startswith("_"):
@@ -194,55 +266,82 @@ class EsiClient:
                 return Tag(self, tag, tags[tag])
         raise AttributeError(f"ESI has no tag {name!r}; tags are: {', '.join(t.replace(' ', '') for t in tags)}")
 
+    # --- crawls: loops over prepared page calls ---------------------------------------------
+
+    def _x_pages(self, prepared: PreparedCall) -> Iterator[EsiResponse]:
+        """Page 1, then pages 2..N as they arrive (a sliding window of ``ESI_PAGE_CONCURRENCY``)."""
+        op = prepared.operation
+        call = prepared.resolved()  # the access token is fetched once, before the threads need it
+        report = page_progress.get()
+        first = replace(self.send(call.page(1)), page=1)
+        total = first.pages or 1
+        if report is not None:
+            report(op.id, total)
+        yield first
+        if total <= 1:
+            return
+        check_pages(op, total)
+        width = min(config().page_concurrency, total - 1)
+        running: dict[Future[EsiResponse], int] = {}
+        following = 2
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="esi-page") as pool:
+            try:
+                while following <= total or running:
+                    while following <= total and len(running) < width:
+                        context = contextvars.copy_context()  # the caller's wait limit applies in the threads
+                        running[pool.submit(context.run, self.send, call.page(following))] = following
+                        following += 1
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in sorted(done, key=running.__getitem__):
+                        n = running.pop(future)
+                        try:
+                            page = future.result()
+                        except EsiNotFound as exc:  # the snapshot shrank under us
+                            raise EsiSnapshotChanged(f"{op.id}: page {n} of {total} is gone") from exc
+                        check_page(first, page, n)
+                        if report is not None:
+                            report(op.id, total)
+                        yield replace(page, page=n)
+            finally:
+                for future in running:
+                    future.cancel()
+
+    def _walk(self, prepared: PreparedCall, *, yield_steps: bool) -> Iterator[EsiResponse]:
+        """A cursor or from_id walk: each step's answer (``yield_steps``), else only the joined result."""
+        walk = CursorWalk(prepared) if prepared.operation.paginated == "cursor" else FromIdWalk(prepared)
+        step: PreparedCall | None = prepared.resolved()
+        while step is not None:
+            answer = self.send(step)
+            if yield_steps:
+                yield answer
+            step = walk.step(step, answer)
+        if not yield_steps:
+            yield walk.result()
+
     # --- one request -----------------------------------------------------------------------
 
-    def fetch(
-        self,
-        op: Operation,
-        values: dict[str, Any],
-        ctx: TokenContext,
-        language: str | None,
-        force: bool,
-        *,
-        key: str | None = None,
-    ) -> EsiResponse:
-        """One request of an already validated call, counted for the dashboard (no I/O of its own)."""
+    def send(self, prepared: PreparedCall) -> EsiResponse:
+        """One request of a prepared call: the cache, the limits, retries, and the cache write
+        (counted for the dashboard)."""
         started = time.perf_counter()
         try:
-            response = self._fetch(op, values, ctx, language, force, key=key)
+            response = self._send(prepared)
         except EsiError as exc:
-            counters.record(op.id, ctx.character_id, started, error=exc)
+            counters.record(prepared.operation.id, prepared.token.character_id, started, error=exc)
             raise
-        counters.record(op.id, ctx.character_id, started, response=response)
+        counters.record(prepared.operation.id, prepared.token.character_id, started, response=response)
         return response
 
-    def _fetch(
-        self,
-        op: Operation,
-        values: dict[str, Any],
-        ctx: TokenContext,
-        language: str | None,
-        force: bool,
-        *,
-        key: str | None = None,
-    ) -> EsiResponse:
-        """One request of an already validated call: cache, limits, retries, store."""
-        _spec, cache_enabled, base_url, date = self._settings()
-        cacheable = op.method == "get" and (not op.scopes or ctx.cacheable) and cache_enabled
+    @sensitive_variables()
+    def _send(self, prepared: PreparedCall) -> EsiResponse:
+        op = prepared.operation
+        key = prepared.key if prepared.cacheable else None
+        force = prepared.force_refresh
         entry: CacheEntry | None = None
         limiter = self.limits
-        identity = ctx.identity if op.scopes else "app"
+        identity = prepared.identity
         pending: Pending | None = None  # an acquire sent with the cache read, taken by the first attempt
-        if not cacheable:
-            key = None
-        else:
-            key = key or cache_key(
-                op.id,
-                values,
-                language or "en",
-                date,
-                ctx.character_id if op.scopes else None,
-            )
+        if key is not None:
             if not force and self.cache.likely_fresh(key, self.clock()):
                 entry = self.cache.get(key)  # the usual hit: one round trip
             else:
@@ -251,29 +350,25 @@ class EsiClient:
                 if pending is not None:
                     pending.cancel()
                 if logger.isEnabledFor(logging.INFO):
-                    logger.info("ESI %s %s -> %s (cache hit)", op.method.upper(), self._path(op, values), entry.status)
+                    logger.info("ESI %s %s -> %s (cache hit)", op.method.upper(), prepared.path, entry.status)
                 if entry.is_error:  # a remembered 403/404 (a negative entry): ESI is not asked again
                     raise entry.error(op.id, self.clock())
                 return self._from_entry(op, entry, status=200, from_cache=True)
             if entry is not None and entry.is_error:
                 entry = None  # a lapsed (or overridden) remembered error: nothing to revalidate
 
-        path = self._path(op, values)
-        url = base_url + path
-        query = {k: v for k, v in values.items() if k != "body" and op.parameters[k].location == "query"}
-        headers = {"X-Compatibility-Date": date}  # the pool sends User-Agent and Accept itself
-        if self.user_agent:
-            headers["User-Agent"] = self.user_agent
-        if language:
-            headers["Accept-Language"] = language
+        path = prepared.path
+        url = config().api_url + path
+        query = prepared.query
+        headers = dict(prepared.headers)
         if entry is not None and entry.etag:
             headers["If-None-Match"] = entry.etag
         if op.scopes:
-            headers["Authorization"] = f"Bearer {ctx.access_token()}"
-        body = values.get("body")
+            headers["Authorization"] = f"Bearer {prepared.token.access_token()}"
+        body = prepared.body
         answered: list[Reservation] = []  # 2xx/3xx/403/404: settled with the cache write, in one round trip
 
-        def attempt() -> httpx.Response:
+        def attempt() -> HttpAnswer:
             nonlocal pending
             if pending is not None:
                 reservation, pending = pending.take(), None
@@ -293,9 +388,9 @@ class EsiClient:
         response = self.retry.run(attempt, retry=is_retry_safe(op), label=f"{op.method.upper()} {path}")
         settle = answered[0] if answered else None
         status = response.status_code
-        rh = dict(response.headers.items())  # lower-case names; httpx.Headers lookups are linear scans
+        rh = response.headers  # lower-case names
         if logger.isEnabledFor(logging.INFO):
-            cache_state = "revalidated" if status == 304 else ("miss" if cacheable else "no-cache")
+            cache_state = "revalidated" if status == 304 else ("miss" if key is not None else "no-cache")
             logger.info(
                 "ESI %s %s -> %s (cache %s, %s)",
                 op.method.upper(),
@@ -359,7 +454,7 @@ class EsiClient:
         self,
         limiter: _limits.Limiter,
         reservation: Reservation | None,
-        response: httpx.Response,
+        response: HttpAnswer,
         key: str | None,
         entry: CacheEntry | None,
     ) -> None:
@@ -377,13 +472,6 @@ class EsiClient:
             logger.warning("ESI cache write failed (and the shared limits did not record the answer): %s", exc)
 
     # --- helpers ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _path(op: Operation, values: Mapping[str, Any]) -> str:
-        path = op.path
-        for name in op.path_params:
-            path = path.replace("{" + name + "}", quote(str(values[name]), safe=""))
-        return path
 
     @staticmethod
     def _budget(headers: Mapping[str, str]) -> str:
@@ -411,7 +499,7 @@ class EsiClient:
         )
 
     @staticmethod
-    def _error(op: Operation, response: httpx.Response) -> Exception:
+    def _error(op: Operation, response: HttpAnswer) -> Exception:
         status = response.status_code
         try:
             body: Any = response.json()
@@ -431,7 +519,6 @@ class EsiClient:
 
 _lock = threading.Lock()
 _clients: dict[tuple[str | None, str | None, str | None, bool], EsiClient] = {}
-_transport: Transport | None = None
 
 
 def get_client(
@@ -456,36 +543,21 @@ def get_client(
     key = (date, str(spec_file) if spec_file else None, user_agent or None, retry_server_errors)
     client = _clients.get(key)
     if client is None:
-        transport = shared_transport()
+        pool = shared_pool()
         with _lock:
             client = _clients.get(key)
             if client is None:
                 retry = RetryPolicy() if retry_server_errors else RetryPolicy(statuses=frozenset())
                 client = _clients[key] = EsiClient(
-                    compatibility_date=date, spec_file=key[1], transport=transport, user_agent=key[2], retry=retry
+                    compatibility_date=date, spec_file=key[1], transport=pool, user_agent=key[2], retry=retry
                 )
     return client
 
 
-def shared_transport() -> Transport:
-    """The one pooled transport every client of this process (and the view fetch) sends through."""
-    global _transport
-    transport = _transport
-    if transport is None:
-        with _lock:
-            if _transport is None:
-                _transport = Transport()
-            transport = _transport
-    return transport
-
-
 def reset_client() -> None:
-    """Close and forget the shared clients (tests; after changing ESI_SPEC_FILE)."""
-    global _transport
+    """Close and forget the shared clients and the pool (tests; after changing ESI_SPEC_FILE)."""
     with _lock:
-        if _transport is not None:
-            _transport.close()
+        shared_pool().close()
         for client in _clients.values():
             client.transport.close()
         _clients.clear()
-        _transport = None

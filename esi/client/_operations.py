@@ -12,12 +12,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from esi.client._spec import Operation, Parameter
 from esi.exceptions import InvalidParameter, MissingScope, TokenRequired
 
-__all__ = ["TokenContext", "resolve_token", "validate_params"]
+if TYPE_CHECKING:  # annotations only: _spec imports this module
+    from esi.client._spec import Operation, Parameter
+
+__all__ = ["PUBLIC", "TokenContext", "token_context", "validate_params"]
 
 _JWT_TEXT = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-=]*)*")  # base64url parts joined by dots
 _TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false"}
@@ -176,6 +178,10 @@ class TokenContext:
         return str(tok.valid_access_token())
 
 
+#: The context of every public call.
+PUBLIC = TokenContext(None, None)
+
+
 def _scope_names(token: Any) -> frozenset[str] | None:
     names = getattr(token, "scope_names", None)
     if names is not None:
@@ -202,15 +208,18 @@ def _jwt_character(access_token: str) -> int | None:
         return None
 
 
-def resolve_token(op: Operation, token: Any) -> TokenContext:
-    """The :class:`TokenContext` of a call; TokenRequired/MissingScope when it cannot be made."""
+def token_context(op: Operation, token: Any) -> TokenContext:
+    """The :class:`TokenContext` of a call with ``token`` (an ``esi.models.Token``-like object, an
+    access-token string or None); TokenRequired/MissingScope when it cannot be made.
+
+    (Picking a stored token for a call is the task layer's ``esi_tasks.tokens.resolve_token``.)"""
     if token is None or not op.scopes:
         if op.scopes:
             raise TokenRequired(
                 f"{op.id} is a secured operation (scope {', '.join(op.scopes)}); pass token=<esi.models.Token>.",
                 operation=op.id,
             )
-        return TokenContext(None, None)  # public operation: a token is not sent
+        return PUBLIC  # public operation: a token is not sent
     if isinstance(token, str):
         if not token:
             raise TokenRequired(f"{op.id}: the access token given is empty.", operation=op.id)

@@ -1,17 +1,20 @@
-"""Fetching every page of a paged operation.
+"""What a crawl of a paged operation needs besides sending: checks, joins and walks, no I/O.
 
-- ``X-Pages`` operations: page 1, then pages 2..N at once (``ESI_PAGE_CONCURRENCY`` threads
-  over the shared pool), joined in page order. All pages of one snapshot share
-  ``Last-Modified`` and ``X-Pages``; if a page disagrees the snapshot changed mid-crawl and the
-  crawl restarts (revalidating every page), at most :data:`MAX_RESTARTS` times.
-- cursor operations (``before``/``after``): walked until a page comes back empty.
-- ``from_id``/``last_mail_id`` operations: walked backwards from the newest record.
+The client's loops (``EsiClient.iter_pages`` and ``call(all_pages=True)``) send prepared page
+calls; this module says which call comes next and what the pages add up to:
+
+- ``X-Pages`` operations: page 1, then pages 2..N (at most ``ESI_PAGE_CONCURRENCY`` in flight).
+  All pages of one snapshot share ``Last-Modified`` and ``X-Pages`` (:func:`check_page`); if a
+  page disagrees, the snapshot changed mid-crawl: a joined crawl restarts (revalidating every
+  page) at most :data:`MAX_RESTARTS` times, a streamed one raises ``EsiSnapshotChanged``.
+- cursor operations (``before``/``after``): walked until a page comes back empty (:class:`CursorWalk`).
+- ``from_id``/``last_mail_id`` operations: walked backwards from the newest record (:class:`FromIdWalk`).
 
 At most ``ESI_MAX_PAGES`` pages per call: a larger ``X-Pages`` raises ``EsiResponseTooLarge``
 before page 2 is asked for; a walk stops after that many steps.
 
 :data:`page_progress` (a context variable, e.g. set by ``esi_fetch --all-pages``) is called with
-the operation id and the page count after each ``X-Pages`` page arrives, from the crawl's threads.
+the operation id and the page count after each ``X-Pages`` page arrives.
 """
 
 from __future__ import annotations
@@ -19,33 +22,33 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
 
-from esi.app_settings import esi_settings
 from esi.client._caps import cap, note_capped
-from esi.client._operations import TokenContext
+from esi.client._prepared import PreparedCall
 from esi.client._response import EsiResponse
 from esi.client._spec import Operation
-from esi.exceptions import EsiNotFound, EsiResponseTooLarge, EsiTransportError
+from esi.exceptions import EsiResponseTooLarge, EsiSnapshotChanged
 
-__all__ = ["MAX_RESTARTS", "crawl_pages", "page_progress", "walk_cursor", "walk_from_id"]
+__all__ = [
+    "MAX_RESTARTS",
+    "CursorWalk",
+    "FromIdWalk",
+    "check_page",
+    "check_pages",
+    "join_pages",
+    "page_progress",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
 _ID_FIELDS = {"from_id": "transaction_id", "last_mail_id": "mail_id"}
 
-Fetch = Callable[[Operation, dict[str, Any], TokenContext, str | None, bool], EsiResponse]
-
 #: ``callback(operation_id, total_pages)`` after each page of an ``X-Pages`` crawl, or ``None``.
 page_progress: ContextVar[Callable[[str, int], None] | None] = ContextVar("esi_page_progress", default=None)
-
-
-class _SnapshotChanged(Exception):
-    pass
 
 
 def _join(responses: list[EsiResponse]) -> EsiResponse:
@@ -62,6 +65,7 @@ def _join(responses: list[EsiResponse]) -> EsiResponse:
         data=data,
         expires=min(expires) if expires else None,
         pages=len(responses),
+        page=None,
         from_cache=all(r.from_cache for r in responses),
         not_modified=all(r.not_modified for r in responses),
     )
@@ -75,53 +79,21 @@ def _walked(like: EsiResponse, data: Any, steps: int, *, etag: str | None) -> Es
     return replace(like, data=data, etag=etag, pages=steps, from_cache=False, not_modified=False)
 
 
-def crawl_pages(
-    fetch: Fetch, op: Operation, values: dict[str, Any], ctx: TokenContext, language: str | None, force: bool
-) -> EsiResponse:
-    """Every page of an ``X-Pages`` operation, in page order."""
-    concurrency = max(1, int(esi_settings.ESI_PAGE_CONCURRENCY))
-    report = page_progress.get()  # read here: the page threads do not see this context
-    for attempt in range(MAX_RESTARTS + 1):
-        refresh = force or attempt > 0
-        first = fetch(op, {k: v for k, v in values.items() if k != "page"}, ctx, language, refresh)
-        total = first.pages or 1
-        if report is not None:
-            report(op.id, total)
-        if total <= 1:
-            return _join([first])
-        _check_pages(op, total)
-
-        def page(n: int, refresh: bool = refresh, total: int = total, first: EsiResponse = first) -> EsiResponse:
-            try:
-                r = fetch(op, {**values, "page": n}, ctx, language, refresh)
-            except EsiNotFound as exc:  # the snapshot shrank under us
-                raise _SnapshotChanged(f"page {n} of {total} is gone") from exc
-            if r.pages != total or r.last_modified != first.last_modified:
-                raise _SnapshotChanged(
-                    f"page {n}: X-Pages {r.pages} / Last-Modified {r.last_modified} instead of "
-                    f"{total} / {first.last_modified}"
-                )
-            if report is not None:
-                report(op.id, total)
-            return r
-
-        with ThreadPoolExecutor(max_workers=min(concurrency, total - 1), thread_name_prefix="esi-page") as pool:
-            futures = [pool.submit(page, n) for n in range(2, total + 1)]
-            _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
-                f.cancel()
-            try:
-                rest = [f.result() for f in futures]
-            except _SnapshotChanged as exc:
-                logger.info("ESI %s: snapshot changed mid-crawl (%s); restarting", op.id, exc)
-                continue
-        return _join([first, *rest])
-    raise EsiTransportError(
-        f"{op.id}: the pages kept changing while they were fetched ({MAX_RESTARTS} restarts); try again later."
-    )
+def check_page(first: EsiResponse, r: EsiResponse, n: int) -> None:
+    """Raise :class:`~esi.exceptions.EsiSnapshotChanged` unless page ``n`` belongs to ``first``'s snapshot."""
+    if r.pages != first.pages or r.last_modified != first.last_modified:
+        raise EsiSnapshotChanged(
+            f"{r.operation}: page {n} has X-Pages {r.pages} / Last-Modified {r.last_modified} instead of "
+            f"{first.pages} / {first.last_modified}: ESI published a new snapshot mid-crawl."
+        )
 
 
-def _check_pages(op: Operation, total: int) -> None:
+def join_pages(responses: list[EsiResponse]) -> EsiResponse:
+    """One response with the records of ``responses`` in page order."""
+    return _join(sorted(responses, key=lambda r: r.page or 1))
+
+
+def check_pages(op: Operation, total: int) -> None:
     """Refuse a crawl of more than ``ESI_MAX_PAGES`` pages before any of them is requested."""
     most = int(cap("ESI_MAX_PAGES"))
     if total > most:
@@ -147,80 +119,95 @@ def _records_key(body: dict[str, Any]) -> str | None:
     return None
 
 
-def walk_cursor(
-    fetch: Fetch, op: Operation, values: dict[str, Any], ctx: TokenContext, language: str | None, force: bool
-) -> EsiResponse:
-    """Walk a cursor operation: backwards with ``before`` (default) or forwards from ``after``.
+class CursorWalk:
+    """A cursor operation walked backwards with ``before`` (default) or forwards from ``after``.
 
-    Returns the records of every step (duplicates dropped) and ``cursor``: the ``before`` to
-    continue the history and the ``after`` to poll for new or changed records later.
+    The result holds the records of every step (duplicates dropped) and ``cursor``: the
+    ``before`` to continue the history and the ``after`` to poll for new or changed records later.
     """
-    direction = "after" if values.get("after") is not None else "before"
-    params = dict(values)
-    records: list[Any] = []
-    seen: set[str] = set()
-    key: str | None = None
-    first_cursor: dict[str, Any] | None = None
-    cursor: dict[str, Any] = {}
-    last: EsiResponse | None = None
-    steps = 0
-    while True:
-        steps += 1
-        last = fetch(op, params, ctx, language, force)
+
+    def __init__(self, first: PreparedCall) -> None:
+        self.first = first
+        self._values = dict(first.values)
+        self._direction = "after" if self._values.get("after") is not None else "before"
+        self._params = dict(self._values)
+        self._records: list[Any] = []
+        self._seen: set[str] = set()
+        self._key: str | None = None
+        self._first_cursor: dict[str, Any] | None = None
+        self._cursor: dict[str, Any] = {}
+        self._last: EsiResponse | None = None
+        self._steps = 0
+
+    def step(self, call: PreparedCall, last: EsiResponse) -> PreparedCall | None:
+        """Take the answer to ``call``; the next call, or None when the walk is over."""
+        self._steps += 1
+        self._last = last
         body = last.data if isinstance(last.data, dict) else {}
-        key = key or _records_key(body)
-        page = body.get(key, []) if key else []
-        cursor = body.get("cursor") or {}
-        if first_cursor is None:
-            first_cursor = cursor
+        self._key = self._key or _records_key(body)
+        page = body.get(self._key, []) if self._key else []
+        cursor = self._cursor = body.get("cursor") or {}
+        if self._first_cursor is None:
+            self._first_cursor = cursor
         for rec in page:
             marker = json.dumps(rec, sort_keys=True, default=str)
-            if marker not in seen:
-                seen.add(marker)
-                records.append(rec)
+            if marker not in self._seen:
+                self._seen.add(marker)
+                self._records.append(rec)
+        direction = self._direction
         nxt = cursor.get(direction)
-        if not page or not nxt or nxt == params.get(direction) or _max_steps(op, steps):
-            break
-        params = {k: v for k, v in values.items() if k not in ("before", "after")}
-        params[direction] = nxt
-    assert last is not None and first_cursor is not None
-    if direction == "before":
-        final = {"before": cursor.get("before"), "after": first_cursor.get("after")}
-    else:
-        final = {"before": first_cursor.get("before"), "after": cursor.get("after") or params.get("after")}
-    return _walked(last, {key or "records": records, "cursor": final}, steps, etag=None)
+        if not page or not nxt or nxt == self._params.get(direction) or _max_steps(call.operation, self._steps):
+            return None
+        self._params = {k: v for k, v in self._values.items() if k not in ("before", "after")}
+        self._params[direction] = nxt
+        return call.with_values(self._params)
+
+    def result(self) -> EsiResponse:
+        assert self._last is not None and self._first_cursor is not None
+        first, cursor = self._first_cursor, self._cursor
+        if self._direction == "before":
+            final = {"before": cursor.get("before"), "after": first.get("after")}
+        else:
+            final = {"before": first.get("before"), "after": cursor.get("after") or self._params.get("after")}
+        return _walked(self._last, {self._key or "records": self._records, "cursor": final}, self._steps, etag=None)
 
 
-def walk_from_id(
-    fetch: Fetch, op: Operation, values: dict[str, Any], ctx: TokenContext, language: str | None, force: bool
-) -> EsiResponse:
-    """Walk a ``from_id``/``last_mail_id`` operation backwards until no older records come."""
-    param = "from_id" if "from_id" in op.parameters else "last_mail_id"
-    id_field = _ID_FIELDS[param]
-    params = dict(values)
-    records: list[Any] = []
-    seen: set[Any] = set()
-    first: EsiResponse | None = None
-    steps = 0
-    while True:
-        steps += 1
-        r = fetch(op, params, ctx, language, force)
-        first = first or r
+class FromIdWalk:
+    """A ``from_id``/``last_mail_id`` operation walked backwards until no older records come."""
+
+    def __init__(self, first: PreparedCall) -> None:
+        self.first = first
+        op = first.operation
+        self._param = "from_id" if "from_id" in op.parameters else "last_mail_id"
+        self._id_field = _ID_FIELDS[self._param]
+        self._values = dict(first.values)
+        self._records: list[Any] = []
+        self._seen: set[Any] = set()
+        self._first: EsiResponse | None = None
+        self._steps = 0
+
+    def step(self, call: PreparedCall, r: EsiResponse) -> PreparedCall | None:
+        """Take the answer to ``call``; the next call, or None when the walk is over."""
+        self._steps += 1
+        self._first = self._first or r
+        id_field, param = self._id_field, self._param
         page = [rec for rec in (r.data or []) if isinstance(rec, dict)]
-        new = [rec for rec in page if rec.get(id_field) not in seen]
+        new = [rec for rec in page if rec.get(id_field) not in self._seen]
         if not new:
-            break
-        bound = params.get(param)
+            return None
+        bound = call.values.get(param)
         if bound is not None and any(isinstance(rec.get(id_field), int) and rec[id_field] > bound for rec in page):
             # The server ignored the bound (records newer than it came back): stop rather than walk forever.
-            logger.warning("ESI %s ignored %s=%s; stopping the walk", op.id, param, bound)
-            break
+            logger.warning("ESI %s ignored %s=%s; stopping the walk", call.operation.id, param, bound)
+            return None
         for rec in new:
-            seen.add(rec.get(id_field))
-            records.append(rec)
+            self._seen.add(rec.get(id_field))
+            self._records.append(rec)
         ids = [rec[id_field] for rec in new if isinstance(rec.get(id_field), int)]
-        if not ids or _max_steps(op, steps):
-            break
-        params = {**values, param: min(ids)}
-    assert first is not None
-    return _walked(first, records, steps, etag=first.etag)
+        if not ids or _max_steps(call.operation, self._steps):
+            return None
+        return call.with_values({**self._values, param: min(ids)})
+
+    def result(self) -> EsiResponse:
+        assert self._first is not None
+        return _walked(self._first, self._records, self._steps, etag=self._first.etag)

@@ -15,7 +15,8 @@ class EsiResponse:
     """One ESI answer (or several pages joined).
 
     ``from_cache``: served from Redis without HTTP. ``not_modified``: ESI answered 304 to our
-    ``If-None-Match`` and the stored body is returned (``status`` is 304).
+    ``If-None-Match`` and the stored body is returned (``status`` is 304). ``page``: which page
+    of a crawl this is (``iter_pages``); None for a single call or joined pages.
     """
 
     data: Any
@@ -28,3 +29,4 @@ class EsiResponse:
     pages: int | None = None
     from_cache: bool = False
     not_modified: bool = False
+    page: int | None = None

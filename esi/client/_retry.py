@@ -17,10 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
-from esi.app_settings import esi_settings
+from esi.client._config import config
 from esi.client._spec import Operation
+from esi.client._transport import HttpAnswer
 from esi.exceptions import EsiConnectionError, EsiTimeout
 
 __all__ = ["MAX_RETRY_AFTER", "RETRY_SAFE_POSTS", "RETRY_STATUSES", "RetryPolicy", "is_retry_safe"]
@@ -52,10 +51,10 @@ def is_retry_safe(op: Operation) -> bool:
     return op.method in ("get", "head") or op.id in RETRY_SAFE_POSTS
 
 
-def _retry_after(response: httpx.Response | None) -> float | None:
+def _retry_after(response: HttpAnswer | None) -> float | None:
     if response is None:
         return None
-    value = response.headers.get("Retry-After")
+    value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
@@ -77,19 +76,19 @@ class RetryPolicy:
     rand: Callable[[], float] = random.random
 
     def _max_retries(self) -> int:
-        return int(self.max_retries if self.max_retries is not None else esi_settings.ESI_SERVER_ERROR_MAX_RETRIES)
+        return int(self.max_retries if self.max_retries is not None else config().max_retries)
 
-    def delay(self, n: int, response: httpx.Response | None = None) -> float | None:
+    def delay(self, n: int, response: HttpAnswer | None = None) -> float | None:
         """Seconds before the n-th retry, or None when Retry-After asks for more than we may wait."""
         retry_after = _retry_after(response)
         if retry_after is not None:
             return retry_after if retry_after <= MAX_RETRY_AFTER else None
         exponent = self.wait_exponent
-        base = float(exponent if exponent is not None else esi_settings.ESI_SERVER_ERROR_WAIT_EXPONENT)
+        base = float(exponent if exponent is not None else config().wait_exponent)
         wait = base * 2**n
         return float(wait + wait * self.jitter * self.rand())
 
-    def run(self, attempt: Callable[[], httpx.Response], *, retry: bool, label: str = "") -> httpx.Response:
+    def run(self, attempt: Callable[[], HttpAnswer], *, retry: bool, label: str = "") -> HttpAnswer:
         """Call ``attempt`` until it gives a non-5xx answer or the retries are spent.
 
         The last 5xx response is returned (the caller raises it); the last timeout or

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from esi.app_settings import esi_settings
+from esi.client._operations import validate_params
 from esi.client.limits._model import RateLimitGroup
 from esi.client.limits._rules import window_seconds
 from esi.exceptions import EsiSpecError, OperationNotInView, UnknownOperation
@@ -30,7 +30,6 @@ __all__ = [
     "Parameter",
     "RequestBody",
     "SpecIndex",
-    "get_spec",
     "snake_case",
 ]
 
@@ -284,8 +283,6 @@ class SpecIndex:
 
     def validate(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Normalised parameters for ``operation`` or InvalidParameter/UnknownOperation; no I/O."""
-        from esi.client._operations import validate_params
-
         return validate_params(self.get(operation), params)
 
     # --- building one record ---------------------------------------------------------------
@@ -367,23 +364,3 @@ class SpecIndex:
             summary=str(raw.get("summary") or ""),
             path_params=tuple(n for n, p in params.items() if p.location == "path"),
         )
-
-
-def get_spec(compatibility_date: str | None = None) -> SpecIndex:
-    """The view of ``compatibility_date``; without one, the default client's: ``ESI_SPEC_FILE``
-    when set, else the view of ``ESI_COMPATIBILITY_DATE``. Each is loaded once per process."""
-    from esi._dates import check_date, default_date
-    from esi.client._views import get_view, spec_from_file
-
-    if compatibility_date is None:
-        if esi_settings.ESI_SPEC_FILE:
-            return spec_from_file(esi_settings.ESI_SPEC_FILE)
-        return get_view(default_date())
-    return get_view(check_date(compatibility_date))
-
-
-def clear_spec_cache() -> None:
-    """Forget loaded documents and views (after ``esi_update_spec`` wrote a new one)."""
-    from esi.client._views import clear_views
-
-    clear_views()

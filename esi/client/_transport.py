@@ -1,24 +1,27 @@
-"""One pooled ``httpx.Client`` per process, and the ONE place httpx errors become ours.
+"""One pooled ``httpx.Client`` per process (:class:`HttpPool`), and the ONE place httpx errors become ours.
 
-The client is rebuilt after ``fork`` (Celery prefork workers inherit the parent's sockets,
-which must not be shared) and when the pool/timeout settings change.
+The ``httpx.Client`` is rebuilt after ``fork`` (Celery prefork workers inherit the parent's
+sockets, which must not be shared) and when the pool/timeout settings change.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from django.core.signals import setting_changed  # the same signal; django.test costs ~50 ms to import
+from django.conf import settings
 
 import esi
 from esi.app_settings import esi_settings
 from esi.client._caps import cap, note_capped
+from esi.client._config import settings_generation
 from esi.exceptions import (
     EsiConfigurationError,
     EsiConnectionError,
@@ -29,7 +32,15 @@ from esi.exceptions import (
     EsiTransportError,
 )
 
-__all__ = ["Transport", "compatibility_date", "map_exception", "settings_generation", "user_agent"]
+__all__ = [
+    "HttpAnswer",
+    "HttpPool",
+    "compatibility_date",
+    "map_exception",
+    "settings_generation",
+    "shared_pool",
+    "user_agent",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +78,25 @@ def map_exception(exc: BaseException, *, method: str = "", url: str = "") -> Esi
 
 
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """What ESI sent back: the status, the headers (lower-case names, repeated ones joined by ", ",
+    without the body's encoding headers) and the decoded body. A plain record, not an
+    ``httpx.Response``: the body is read already, and a second httpx response would only parse
+    the headers again."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 def _read_capped(response: httpx.Response, started: float, method: str, url: str) -> bytes:
@@ -110,8 +140,6 @@ def user_agent() -> str:
     """``AppName/1.0 (contact@example.com; +https://app.example) django-esi/11.0``."""
     name = esi_settings.ESI_APP_NAME
     if not name:
-        from django.conf import settings
-
         module = getattr(settings, "SETTINGS_MODULE", "") or "django-app"
         name = module.split(".")[0]
     product = name.replace(" ", "-")
@@ -122,33 +150,6 @@ def user_agent() -> str:
         contact[-1] = "+" + contact[-1]
     comment = f" ({'; '.join(contact)})" if contact else ""
     return f"{product}{comment} django-esi/{esi.__version__}"
-
-
-_generation = 0
-
-
-def _on_setting_changed(setting: str = "", **kwargs: Any) -> None:
-    """override_settings (and anything else sending setting_changed) invalidates the cached config."""
-    global _generation
-    if setting.startswith("ESI_") or setting == "SETTINGS_MODULE":
-        _generation += 1
-
-
-setting_changed.connect(_on_setting_changed, dispatch_uid="esi.client._transport")
-
-
-def _after_fork_in_child() -> None:
-    """A forked child must not reuse its parent's sockets: make every cached client stale."""
-    global _generation
-    _generation += 1
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def settings_generation() -> int:
-    """Bumped whenever an ``ESI_*`` setting changes through ``setting_changed``, and after fork."""
-    return _generation
 
 
 def _config() -> tuple[Any, ...]:
@@ -164,10 +165,11 @@ def _config() -> tuple[Any, ...]:
     )
 
 
-class Transport:
+class HttpPool:
     """Sends requests over the process's pooled ``httpx.Client`` (composition, not a subclass).
 
-    ``transport=`` swaps httpx's network layer (``httpx.MockTransport`` in unit tests).
+    Not an httpx transport: it *has* an ``httpx.Client``, and ``transport=`` swaps that client's
+    network layer (``httpx.MockTransport`` in unit tests).
     """
 
     def __init__(self, transport: httpx.BaseTransport | None = None) -> None:
@@ -196,7 +198,7 @@ class Transport:
 
     def _current(self) -> tuple[httpx.Client, dict[str, str]]:
         """The client and base headers; settings are re-read only after a change or a fork."""
-        seen = _generation  # bumped by setting_changed and in a forked child: no getpid() per call
+        seen = settings_generation()  # bumped by setting_changed and in a forked child: no getpid() per call
         client = self._client
         if seen == self._seen and client is not None:
             return client, self._headers
@@ -240,7 +242,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-    ) -> httpx.Response:
+    ) -> HttpAnswer:
         """One HTTP exchange; every httpx error is raised as its :mod:`esi.exceptions` class.
 
         ``headers`` are added to (or override) :meth:`base_headers`, which the client sends anyway.
@@ -262,9 +264,8 @@ class Transport:
                 response.close()
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict, OSError) as exc:
             raise map_exception(exc, method=method, url=url) from exc
-        # The body is decoded already: the new response must not decode it again.
-        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _BODY_HEADERS]
-        return httpx.Response(response.status_code, headers=kept, content=body, request=request)
+        headers = {k: v for k, v in response.headers.items() if k not in _BODY_HEADERS}  # lower-case names
+        return HttpAnswer(response.status_code, headers, body)
 
     def close(self) -> None:
         with self._lock:
@@ -273,3 +274,19 @@ class Transport:
             self._client = None
             self._key = None
             self._seen = None
+
+
+_pool: HttpPool | None = None
+_pool_lock = threading.Lock()
+
+
+def shared_pool() -> HttpPool:
+    """The one pool every client of this process (and the view fetch) sends through."""
+    global _pool
+    pool = _pool
+    if pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = HttpPool()
+            pool = _pool
+    return pool

@@ -22,16 +22,20 @@ from typing import Any
 
 import redis as redis_lib
 
-from esi._dates import OLDEST_DATE, bundled_dates
+from esi._dates import OLDEST_DATE, bundled_dates, check_date, default_date
 from esi._dates import bundled as _bundled
 from esi.app_settings import esi_settings
 from esi.client._spec import Location, SpecIndex
+from esi.client._transport import shared_pool
 from esi.exceptions import EsiError, EsiSpecError
+from esi.redis_pool import get_redis
 
 __all__ = [
     "cached_dates",
+    "clear_spec_cache",
     "clear_views",
     "fetch_document",
+    "get_spec",
     "get_view",
     "spec_from_file",
     "store_view",
@@ -130,11 +134,9 @@ def _bundled_index(date: str) -> SpecIndex:
 def fetch_document(date: str) -> tuple[bytes, SpecIndex]:
     """The document ESI serves for ``date`` and its index, checked to be a usable OpenAPI document
     (EsiSpecError otherwise); sent through the process's one pool."""
-    from esi.client._client import shared_transport
-
     url = _base_url() + "/meta/openapi.json"
     try:
-        response = shared_transport().send("get", url, headers={"X-Compatibility-Date": date})
+        response = shared_pool().send("get", url, headers={"X-Compatibility-Date": date})
     except EsiError as exc:
         raise EsiSpecError(f"could not fetch {url}: {exc}") from exc
     if response.status_code != 200:
@@ -167,8 +169,6 @@ def _read_shared(date: str) -> bytes | None:
             logger.warning("Cannot read the stored ESI view of %s in ESI_SPEC_CACHE_DIR: %s", date, exc)
             return None
     try:
-        from esi.redis_pool import get_redis
-
         raw = get_redis().get(_REDIS_KEY.format(date=date))
         return zlib.decompress(raw) if isinstance(raw, bytes) else None
     except (redis_lib.RedisError, zlib.error) as exc:
@@ -191,8 +191,6 @@ def store_view(date: str, content: bytes) -> str:
             raise EsiSpecError(f"cannot write {target} (check ESI_SPEC_CACHE_DIR): {exc}") from exc
         return str(target)
     try:
-        from esi.redis_pool import get_redis
-
         pipe = get_redis().pipeline()
         pipe.set(_REDIS_KEY.format(date=date), zlib.compress(content, 6))
         pipe.sadd(_REDIS_DATES, date)
@@ -210,8 +208,6 @@ def cached_dates() -> list[str]:
             return sorted(p.stem.removeprefix("openapi-") for p in folder.glob("openapi-*.json"))
         except OSError as exc:
             raise EsiSpecError(f"cannot list {folder} (ESI_SPEC_CACHE_DIR): {exc}") from exc
-    from esi.redis_pool import get_redis
-
     try:
         members: Any = get_redis().smembers(_REDIS_DATES)
     except redis_lib.RedisError as exc:
@@ -259,3 +255,18 @@ def _other_names() -> dict[str, Mapping[str, Location]]:
     for (_url, date), view in list(_views.items()):
         out.setdefault(date, view.locations)
     return out
+
+
+def get_spec(compatibility_date: str | None = None) -> SpecIndex:
+    """The view of ``compatibility_date``; without one, the default client's: ``ESI_SPEC_FILE``
+    when set, else the view of ``ESI_COMPATIBILITY_DATE``. Each is loaded once per process."""
+    if compatibility_date is None:
+        if esi_settings.ESI_SPEC_FILE:
+            return spec_from_file(esi_settings.ESI_SPEC_FILE)
+        return get_view(default_date())
+    return get_view(check_date(compatibility_date))
+
+
+def clear_spec_cache() -> None:
+    """Forget loaded documents and views (after ``esi_update_spec`` wrote a new one)."""
+    clear_views()

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
-from esi.client import EsiClient, Limiter, RateLimitGroup, Reservation, RetryPolicy
+from esi.client import EsiClient, Limiter, RateLimitGroup, RetryPolicy
+from esi.client.limits import Reservation
 
 
 class SimToken:

@@ -6,24 +6,19 @@ import esi.client
 def test_client_all_is_sorted_and_pinned() -> None:
     assert esi.client.__all__ == sorted(esi.client.__all__)
     assert esi.client.__all__ == [
-        "CacheEntry",
         "EsiClient",
         "EsiResponse",
         "Limiter",
         "Operation",
         "Parameter",
+        "PreparedCall",
         "RateLimitGroup",
         "RequestBody",
-        "Reservation",
-        "ResponseCache",
         "RetryPolicy",
         "SpecIndex",
-        "TokenContext",
-        "Transport",
         "get_client",
         "get_spec",
         "is_retry_safe",
-        "map_exception",
         "reset_client",
     ]
     for name in esi.client.__all__:

@@ -8,8 +8,7 @@ import pytest
 from django.test import override_settings
 
 import esi
-from esi.client import Transport
-from esi.client._transport import user_agent
+from esi.client._transport import HttpPool, user_agent
 from esi.exceptions import EsiConfigurationError, EsiConnectionError, EsiError, EsiTimeout, EsiTransportError
 
 
@@ -48,7 +47,7 @@ def test_every_httpx_exception_is_mapped(cls: type[BaseException]) -> None:
         raised.append(exc)
         raise exc
 
-    transport = Transport(httpx.MockTransport(handler))
+    transport = HttpPool(httpx.MockTransport(handler))
     with pytest.raises(EsiError) as info:
         transport.send("get", "http://127.0.0.1:1/status", headers={})
     assert info.value.__cause__ is raised[0]
@@ -74,30 +73,30 @@ def test_specific_mapping(cls: type[httpx.HTTPError], expected: type[EsiError]) 
         raise cls("boom", request=request)
 
     with pytest.raises(expected):
-        Transport(httpx.MockTransport(handler)).send("get", "http://127.0.0.1:1/status", headers={})
+        HttpPool(httpx.MockTransport(handler)).send("get", "http://127.0.0.1:1/status", headers={})
 
 
 def test_real_connection_refused_is_mapped() -> None:
     with pytest.raises(EsiConnectionError) as info:
-        Transport().send("get", "http://127.0.0.1:9/status", headers={})
+        HttpPool().send("get", "http://127.0.0.1:9/status", headers={})
     assert isinstance(info.value.__cause__, httpx.ConnectError)
 
 
 def test_bad_scheme_is_a_configuration_error() -> None:
     with pytest.raises(EsiConfigurationError, match="ESI_API_URL"):
-        Transport().send("get", "ftp://127.0.0.1/status", headers={})
+        HttpPool().send("get", "ftp://127.0.0.1/status", headers={})
 
 
 @override_settings(ESI_REQUESTS_READ_TIMEOUT=7, ESI_CONNECTION_POOL_MAX_CONNECTIONS=11)
 def test_pool_and_timeouts_from_settings() -> None:
-    client = Transport().client
+    client = HttpPool().client
     assert client.timeout.read == 7 and client.timeout.connect == 5
     pool = client._transport._pool  # type: ignore[attr-defined]
     assert pool._max_connections == 11
 
 
 def test_client_is_reused_and_rebuilt_on_settings_change() -> None:
-    transport = Transport()
+    transport = HttpPool()
     first = transport.client
     assert transport.client is first
     with override_settings(ESI_REQUESTS_READ_TIMEOUT=3):
@@ -110,12 +109,12 @@ def test_client_is_reused_and_rebuilt_on_settings_change() -> None:
 )
 def test_user_agent_names_app_version_contact_and_library() -> None:
     assert user_agent() == f"My-App/1.2 (me@x.org; +https://x.org) django-esi/{esi.__version__}"
-    headers = Transport().base_headers()
+    headers = HttpPool().base_headers()
     assert headers["User-Agent"] == user_agent()
     assert headers["X-Compatibility-Date"] == "2026-08-04"
 
 
 def test_pid_is_part_of_the_client_key() -> None:
-    transport = Transport()
+    transport = HttpPool()
     transport.client
     assert transport._key is not None and transport._key[0] == os.getpid()

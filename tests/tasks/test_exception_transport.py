@@ -21,6 +21,8 @@ SAMPLES = [
     E.EsiForbidden(403, {"error": "Forbidden"}, operation="GetX", message="ESI answered 403 (remembered: ...)"),
     E.EsiServerError(502, {"error": "No reply within 10 seconds"}, operation="GetStatus"),
     E.EsiTimeout("timed out"),
+    E.EsiRetryLater(45.0, status=503),
+    E.EsiSnapshotChanged("GetMarketsRegionIdOrders: page 3 has another Last-Modified"),
     E.NoTokenError("No usable token"),
     E.TokenInvalidError("refused"),
     E.SSOUnavailable("SSO down"),

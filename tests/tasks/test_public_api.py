@@ -26,7 +26,7 @@ MODULES = {
     ],
     "esi_tasks.errors_memory": ["REMEMBERED_STATUSES", "forget", "recall", "remember"],
     "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"],
-    "esi_tasks.fetching": ["FetchOutcome", "fetch", "response_meta"],
+    "esi_tasks.fetching": ["FetchOutcome", "PreparedFetch", "fetch", "prepare", "response_meta", "run"],
     "esi_tasks.keep_fresh": [
         "cancel",
         "cancel_chain",

@@ -11,8 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from esi._dates import check_date, default_date
 from esi.app_settings import esi_settings
-from esi.client._spec import SpecIndex, clear_spec_cache
-from esi.client._views import cached_dates, fetch_document, store_view
+from esi.client._spec import SpecIndex
+from esi.client._views import cached_dates, clear_spec_cache, fetch_document, store_view
 from esi.exceptions import EsiError
 
 
