@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from esi.dashboard.metrics import register_collector
-from esi.dashboard.panels import Panel, iso, register
+from esi.dashboard.panels import Panel, SourceUnavailable, iso, register
 from esi_tasks import keep_fresh, token_refresh
 from esi_tasks.queues import DEFAULT_QUEUE, TOKEN_QUEUE
 
@@ -35,18 +35,26 @@ def _queue_names() -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _broker_down(exc: Exception) -> SourceUnavailable:
+    return SourceUnavailable("Broker", f"{type(exc).__name__}: {exc}")
+
+
 def queue_depths() -> dict[str, int]:
-    """Messages waiting per queue (a queue the broker does not know yet has 0)."""
+    """Messages waiting per queue (a queue the broker does not know yet has 0); ``SourceUnavailable``
+    when the broker does not answer."""
     depths: dict[str, int] = {}
-    with current_app.connection_for_read(connect_timeout=BROKER_TIMEOUT) as conn:
-        conn.ensure_connection(max_retries=1)
-        channel = conn.default_channel
-        for name in _queue_names():
-            try:
-                depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
-            except ChannelError:  # never declared, or empty (Redis drops empty lists)
-                depths[name] = 0
-                channel = conn.channel()  # a refused passive declare may close the channel (AMQP)
+    try:
+        with current_app.connection_for_read(connect_timeout=BROKER_TIMEOUT) as conn:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.default_channel
+            for name in _queue_names():
+                try:
+                    depths[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+                except ChannelError:  # never declared, or empty (Redis drops empty lists)
+                    depths[name] = 0
+                    channel = conn.channel()  # a refused passive declare may close the channel (AMQP)
+    except Exception as exc:  # kombu, redis-py, amqp and socket errors alike
+        raise _broker_down(exc) from exc
     return depths
 
 
@@ -56,7 +64,10 @@ def queues_panel() -> dict[str, Any]:
 
 
 def workers_panel() -> dict[str, Any]:
-    active = current_app.control.inspect(timeout=INSPECT_TIMEOUT).active()
+    try:
+        active = current_app.control.inspect(timeout=INSPECT_TIMEOUT).active()
+    except Exception as exc:  # the broadcast goes through the broker
+        raise _broker_down(exc) from exc
     if not active:
         return {"items": [["workers", 0]], "note": f"No worker answered within {INSPECT_TIMEOUT:.0f} s."}
     items: list[list[Any]] = [["workers", len(active)], ["tasks running", sum(len(t) for t in active.values())]]

@@ -30,7 +30,18 @@ from typing import Any
 from esi.exceptions import RedisUnavailable
 from esi.redis_pool import REDIS_ERRORS
 
-__all__ = ["KINDS", "Panel", "collect", "iso", "panels", "register", "require_scopes", "required_scopes", "unregister"]
+__all__ = [
+    "KINDS",
+    "Panel",
+    "SourceUnavailable",
+    "collect",
+    "iso",
+    "panels",
+    "register",
+    "require_scopes",
+    "required_scopes",
+    "unregister",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +62,13 @@ class Panel:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Panel {self.name!r}: kind must be one of {', '.join(sorted(KINDS))}; got {self.kind!r}.")
+
+
+class SourceUnavailable(Exception):
+    """Raised by a panel whose source does not answer: shown as ``"<source> unavailable: <detail>"``."""
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"{source} unavailable: {detail}")
 
 
 _lock = threading.Lock()
@@ -101,6 +119,8 @@ def iso(value: float | dt.datetime | None) -> str | None:
 
 def _problem(exc: BaseException) -> str:
     """The one line a panel shows instead of its data."""
+    if isinstance(exc, SourceUnavailable):
+        return str(exc)
     if isinstance(exc, (RedisUnavailable, *REDIS_ERRORS)):
         return f"Redis unavailable: {exc}"
     module = type(exc).__module__

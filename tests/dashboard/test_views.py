@@ -7,11 +7,14 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from celery import Celery
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+import esi_tasks.dashboard
 import tests.celery_app  # noqa: F401  (the suite's Celery app, on the test Redis, is the current app)
 from esi.client import EsiClient
+from esi.client.limits import get_limiter
 from esi.dashboard.counters import recorder
 from esi.dashboard.panels import Panel, collect, register, require_scopes, unregister
 from esi.models import Token
@@ -117,8 +120,6 @@ def test_the_feed_shows_calls_budgets_queues_and_tokens(
 
 
 def test_rate_limit_groups_come_closest_to_exhaustion_first(admin_client: Client, esi_sim: Any) -> None:
-    from esi.client.limits import get_limiter
-
     limiter = get_limiter()
     snap = {
         "groups": [
@@ -187,3 +188,13 @@ def test_the_page_embeds_the_feed_as_json(admin_client: Client, stats: redis_lib
     )
     feed = json.loads(page[start : page.index("</script>", start)])
     assert {"generated_at", "refresh_seconds", "panels"} <= set(feed)
+
+
+def test_a_broker_down_shows_in_its_panels(admin_client: Client, stats: redis_lib.Redis, monkeypatch: Any) -> None:
+    down = Celery("broker-down", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    down.conf.broker_connection_retry_on_startup = False
+    monkeypatch.setattr(esi_tasks.dashboard, "current_app", down)
+    panels = _panels(admin_client)
+    for name in ("queues", "workers"):
+        assert not panels[name]["ok"] and panels[name]["error"].startswith("Broker unavailable: "), panels[name]
+    assert panels["traffic"]["ok"] and panels["error_limit"]["ok"]  # Redis answers: its panels do too
