@@ -36,6 +36,7 @@ from celery import Task
 from celery.exceptions import Reject, Retry
 from kombu.exceptions import OperationalError
 
+from esi._backoff import exponential
 from esi.exceptions import (
     EsiClientError,
     EsiLimited,
@@ -143,12 +144,11 @@ class EsiTask(Task):  # type: ignore[misc]
 
     def backoff(self, retries: int) -> float:
         """Seconds before retry number ``retries + 1``: ``retry_backoff * 2**retries`` capped at
-        ``retry_backoff_max``; with ``retry_jitter`` a random value in its upper half (Celery's
-        ``retry_backoff`` semantics, but fractional seconds allowed)."""
-        countdown = min(float(self.retry_backoff_max), float(self.retry_backoff) * 2 ** max(0, retries))
-        if self.retry_jitter:
-            countdown = random.uniform(countdown / 2, countdown)
-        return float(countdown)
+        ``retry_backoff_max``, and with ``retry_jitter`` up to half of that more at random
+        (:func:`esi._backoff.exponential`, the formula of every backoff in the distribution)."""
+        return exponential(
+            retries, base=self.retry_backoff, cap=self.retry_backoff_max, jitter=0.5 if self.retry_jitter else 0.0
+        )
 
     def requeue_count(self) -> int:
         return int(_header(self.request, REQUEUE_HEADER) or 0)

@@ -1,8 +1,9 @@
 """Backoff for server errors, timeouts and broken connections.
 
 The n-th retry (n = 0, 1, 2, ...) waits ``ESI_SERVER_ERROR_WAIT_EXPONENT * 2**n`` seconds plus
-up to 10 % jitter, or the server's ``Retry-After`` when it sends one (but never more than
-:data:`MAX_RETRY_AFTER`: a longer pause is the caller's business, e.g. a re-queued task).
+up to 10 % jitter (:func:`esi._backoff.exponential`, shared with SSO and the tasks), or the
+server's ``Retry-After`` when it sends one (but never more than :data:`MAX_RETRY_AFTER`: a
+longer pause is the caller's business, e.g. a re-queued task).
 At most ``ESI_SERVER_ERROR_MAX_RETRIES`` retries follow the first attempt. 4xx answers are
 never retried, and neither is a 500: ESI answers 500 when it fails on that request itself
 (django-esi 10 did not retry it either, and apps' code and tests count on one request). Only
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from esi._backoff import exponential
 from esi.client._config import config
 from esi.client._spec import Operation
 from esi.client._transport import HttpAnswer
@@ -85,8 +87,7 @@ class RetryPolicy:
             return retry_after if retry_after <= MAX_RETRY_AFTER else None
         exponent = self.wait_exponent
         base = float(exponent if exponent is not None else config().wait_exponent)
-        wait = base * 2**n
-        return float(wait + wait * self.jitter * self.rand())
+        return exponential(n, base=base, jitter=self.jitter, rand=self.rand)
 
     def run(self, attempt: Callable[[], HttpAnswer], *, retry: bool, label: str = "") -> HttpAnswer:
         """Call ``attempt`` until it gives a non-5xx answer or the retries are spent.

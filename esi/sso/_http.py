@@ -2,7 +2,8 @@
 
 SSO calls are few (logins, refreshes, key fetches), but many threads make them at once: they
 share one thread-safe ``httpx.HTTPTransport`` pool. Server errors, 429 and timeouts are retried
-``ESI_SERVER_ERROR_MAX_RETRIES`` times (backoff ``ESI_SERVER_ERROR_WAIT_EXPONENT * 2**n`` s), then
+``ESI_SERVER_ERROR_MAX_RETRIES`` times (backoff ``ESI_SERVER_ERROR_WAIT_EXPONENT * 2**n`` s plus up to
+10 % jitter, :func:`esi._backoff.exponential`), then
 become :class:`~esi.exceptions.SSOUnavailable`. Nothing here ever logs a request body.
 
 A refresh is not idempotent: SSO may rotate the refresh token as soon as it reads the request,
@@ -23,6 +24,7 @@ from typing import TypeVar
 
 import httpx
 
+from esi._backoff import exponential
 from esi.app_settings import esi_settings
 from esi.exceptions import SSOUnavailable
 
@@ -134,7 +136,7 @@ def retrying(what: str, call: Callable[[], T], *, resend: bool = True, deadline:
     attempt = 0
     while True:
         last: Exception
-        wait = base * 2**attempt
+        wait = exponential(attempt, base=base)
         try:
             return call()
         except ValueError as exc:  # authlib: "Token endpoint response is not a JSON object"
