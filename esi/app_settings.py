@@ -379,6 +379,36 @@ _OPERATING: tuple[Setting, ...] = (
 )
 SETTINGS = SETTINGS + _OPERATING
 
+# --- Task results (docs/scale.md) -----------------------------------------------------------
+_TASK_RESULTS: tuple[Setting, ...] = (
+    Setting(
+        "ESI_TASK_STORE_SCHEDULED_RESULTS",
+        False,
+        (bool,),
+        "Store the results of keep-fresh runs and of schedule runs sent by beat in Celery's result "
+        "backend; off, they keep none (nobody waits for them, and they would pile up).",
+        "extra",
+    ),
+    Setting(
+        "ESI_TASK_RESULT_EXPIRES",
+        3600,
+        (int,),
+        "Seconds the stored results of keep-fresh and scheduled runs live, when "
+        "ESI_TASK_STORE_SCHEDULED_RESULTS is on (other results: Celery's result_expires).",
+        "extra",
+    ),
+    Setting(
+        "ESI_TASK_RESULT_MAX_BYTES",
+        None,
+        (int,),
+        "Largest fetch_endpoint result, in bytes of JSON, stored in the result backend; a larger one "
+        "fails the task with EsiResultTooLarge (the fetch itself happened and was announced). None: no cap.",
+        "extra",
+        nullable=True,
+    ),
+)
+SETTINGS = SETTINGS + _TASK_RESULTS
+
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 

@@ -27,6 +27,7 @@ what to do about it, and never contain a token, a code or the client secret::
     │   ├── EsiResponseTooLarge     the answer passed a cap (ESI_MAX_RESPONSE_BYTES, ESI_MAX_PAGES)
     │   └── EsiSnapshotChanged      ESI published new data while the pages of one crawl were read
     ├── EsiSpecError                the OpenAPI document could not be read or fetched
+    ├── EsiResultTooLarge           a task's result passed ESI_TASK_RESULT_MAX_BYTES (not stored)
     ├── RedisUnavailable            the Redis behind cache, limits and locks did not answer
     ├── TokenError                  a stored token cannot be used
     │   ├── TokenInvalidError       SSO refused the refresh token (``invalid_grant``)
@@ -59,6 +60,7 @@ __all__ = [
     "EsiRequestError",
     "EsiResponseError",
     "EsiResponseTooLarge",
+    "EsiResultTooLarge",
     "EsiRetryLater",
     "EsiServerError",
     "EsiSnapshotChanged",
@@ -337,6 +339,21 @@ class EsiSnapshotChanged(EsiTransportError):
 
 class EsiSpecError(EsiError):
     """The OpenAPI document could not be loaded, parsed or fetched."""
+
+
+class EsiResultTooLarge(EsiError):
+    """A ``fetch_endpoint`` result is larger than ``ESI_TASK_RESULT_MAX_BYTES`` (its JSON), so it is
+    not put in the result backend. The fetch itself happened: the answer is in the cache and was
+    sent with ``endpoint_fetched``. Read large answers there, or page by page, not from ``.get()``."""
+
+    def __init__(self, size: int = 0, limit: int = 0, operation: str | None = None) -> None:
+        self.size, self.limit, self.operation = int(size), int(limit), operation
+        super().__init__(
+            f"The result of {operation or 'this fetch'} is {size:,} bytes of JSON, above "
+            f"ESI_TASK_RESULT_MAX_BYTES ({limit:,}), so it was not stored. The fetch happened: read the "
+            "data in an endpoint_fetched receiver, from the cache (client.call), or page by page."
+        )
+        self._keep_args(size, limit, operation)
 
 
 class RedisUnavailable(EsiError):

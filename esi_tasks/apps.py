@@ -18,7 +18,9 @@ class EsiTasksConfig(AppConfig):
         )
         from celery import current_app
 
-        from esi_tasks import fetch_task  # noqa: F401  (connects the claim-dropping Celery signals)
+        # fetch_task connects the claim-dropping Celery signals; tasks: every process (web too)
+        # knows the tasks by name, so the keep-fresh dispatcher can send them
+        from esi_tasks import fetch_task, tasks  # noqa: F401
         from esi_tasks.queues import apply_reliability_defaults
 
         apply_reliability_defaults(current_app)  # settings under which no ESI task is lost

@@ -41,6 +41,7 @@ from esi.exceptions import (
     EsiClientError,
     EsiLimited,
     EsiRequestError,
+    EsiResultTooLarge,
     EsiServerError,
     EsiTransportError,
     RedisUnavailable,
@@ -99,7 +100,7 @@ class EsiTask(Task):  # type: ignore[misc]
     retry_jitter = True
     #: Expected outcomes (a wrong call, a 4xx, no token): the task fails, and the worker logs one
     #: line instead of an error with a traceback (Celery's ``Task.throws``).
-    throws = (EsiRequestError, EsiClientError, TokenError)
+    throws = (EsiRequestError, EsiClientError, TokenError, EsiResultTooLarge)
     #: How often one message may be re-queued for rate/error limits before it fails.
     max_requeues = 100
     #: The longest extra wait added to a limit's ``retry_after`` so re-queued tasks do not stampede.

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from esi.client import EsiClient, Operation, PreparedCall, get_client
@@ -51,6 +52,10 @@ class FetchOutcome:
     meta: dict[str, Any] = field(default_factory=dict)
     token_id: int | None = None
     expires: dt.datetime | None = None
+    #: Seconds the cache keeps this answer fresh from now (``Expires - Date``, as the cache counts
+    #: them); None when it was served from the cache. Keep-fresh waits this long, not until
+    #: ``Expires``: ``Date`` is cut to the second, so the cached copy outlives ``Expires`` by up to 1 s.
+    fresh_for: float | None = None
 
     def announce(self, sender: type, task_id: str | None) -> None:
         """Send ``endpoint_fetched`` for this outcome (see :mod:`esi_tasks.signals`)."""
@@ -67,6 +72,17 @@ class FetchOutcome:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _fresh_for(response: Any) -> float | None:
+    """``Expires - Date`` of an answer ESI just sent (a 200 or a 304); None from the cache or without them."""
+    if response.from_cache or response.expires is None:
+        return None
+    try:
+        date = parsedate_to_datetime(response.headers.get("date") or "")
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, float((response.expires - date).total_seconds()))
 
 
 def response_meta(response: Any) -> dict[str, Any]:
@@ -120,6 +136,7 @@ def run(fetch: PreparedFetch, *, all_pages: bool = False) -> FetchOutcome:
         meta=response_meta(response),
         token_id=token.pk if token is not None else None,
         expires=response.expires,
+        fresh_for=_fresh_for(response),
     )
 
 

@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -52,6 +52,8 @@ KEEP_FRESH_WATCHDOG_MINUTES = 10
 DEFAULT_SCHEDULES: dict[str, tuple[str, int, dict[str, Any]]] = {
     "esi: refresh tokens": ("esi_tasks.refresh_tokens", 300, {"interval": 300}),
     "esi: clean up SSO logins": ("esi_tasks.cleanup_callback_redirects", 3600, {}),
+    # starts the keep-fresh dispatcher's tick chain if it stopped (esi_tasks.dispatcher)
+    "esi: keep-fresh dispatcher": ("esi_tasks.keep_fresh_dispatch", 60, {}),
 }
 
 
@@ -264,12 +266,17 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
 
 
 def install_default_schedules(
-    periodic_task_model: Any = None, interval_model: Any = None, *, reset: bool = False
+    periodic_task_model: Any = None,
+    interval_model: Any = None,
+    *,
+    reset: bool = False,
+    names: Collection[str] | None = None,
 ) -> list[str]:
     """Create the default beat entries that do not exist yet (``reset``: put back the defaults).
 
     Works with the real models or, from a data migration, the historical ones. Returns the
-    names created or reset. Entries the admin changed are kept unless ``reset``.
+    names created or reset. Entries the admin changed are kept unless ``reset``. ``names``:
+    only these entries (a migration adding one must not bring back those a site deleted).
     """
     if periodic_task_model is None or interval_model is None:
         from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -277,6 +284,8 @@ def install_default_schedules(
         periodic_task_model, interval_model = PeriodicTask, IntervalSchedule
     done: list[str] = []
     for name, (task_name, every, kwargs) in DEFAULT_SCHEDULES.items():
+        if names is not None and name not in names:
+            continue
         existing = periodic_task_model.objects.filter(name=name).first()
         if existing is not None and not reset:
             continue

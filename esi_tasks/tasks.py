@@ -16,11 +16,12 @@ import logging
 from typing import Any
 
 from celery import group, shared_task
+from celery.app.task import get_actual_ignore_result
 
 from esi.app_settings import esi_settings
 from esi.login import cleanup_callback_redirects as cleanup_logins
+from esi_tasks import dispatcher, results, scheduling, token_refresh
 from esi_tasks import keep_fresh as keep_fresh_state
-from esi_tasks import token_refresh
 from esi_tasks.base import EsiTask
 from esi_tasks.fetch_task import FetchTask, announce_failure
 from esi_tasks.signals import fetch_failed
@@ -29,6 +30,7 @@ __all__ = [
     "cleanup_callback_redirects",
     "fetch_endpoint",
     "keep_fresh",
+    "keep_fresh_dispatch",
     "refresh_token",
     "refresh_token_lane",
     "refresh_tokens",
@@ -65,13 +67,30 @@ def fetch_endpoint(
         compatibility_date=compatibility_date,
         params=params,
     )
+    if not get_actual_ignore_result(self, self.request):
+        results.check_size(outcome.data, outcome.operation)  # ESI_TASK_RESULT_MAX_BYTES
     return outcome.data
 
 
-class KeepFreshTask(EsiTask):
+class _UnwatchedResults(EsiTask):
+    """Runs nobody waits for (:mod:`esi_tasks.results`): a stored result lives ``ESI_TASK_RESULT_EXPIRES``."""
+
+    abstract = True
+    #: Every stored result of this task is a run nobody waits for (not only beat's).
+    unwatched = False
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        if self.request.called_directly or get_actual_ignore_result(self, self.request):
+            return
+        if results.keep_scheduled() and (self.unwatched or results.sent_by_beat(self.request)):
+            results.shorten_retention(self, task_id)
+
+
+class KeepFreshTask(_UnwatchedResults):
     """Keep-fresh runs: the policy of :class:`EsiTask`; a final failure stops the chain."""
 
     abstract = True
+    unwatched = True
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         kwargs = dict(kwargs or {})
@@ -96,6 +115,15 @@ def keep_fresh(
     return keep_fresh_state.run(
         self, operation, keep_id=keep_id, token_id=token_id, all_pages=all_pages, language=language, params=params
     )
+
+
+@shared_task(bind=True, base=EsiTask, name="esi_tasks.keep_fresh_dispatch", ignore_result=True)  # type: ignore[untyped-decorator]
+def keep_fresh_dispatch(self: EsiTask, token: str | None = None) -> int:
+    """One tick of the keep-fresh dispatcher (:mod:`esi_tasks.dispatcher`): send the runs due now.
+
+    Without ``token`` (beat's ``esi: keep-fresh dispatcher`` entry) it starts a tick chain if none runs.
+    """
+    return dispatcher.tick(self.app, token)
 
 
 @shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_token")  # type: ignore[untyped-decorator]
@@ -148,14 +176,18 @@ def cleanup_callback_redirects(self: EsiTask) -> int:
     return int(cleanup_logins())
 
 
-class ScheduleTask(EsiTask):
-    """Scheduled runs: record a final failure on the schedule (shown in the admin)."""
+class ScheduleTask(_UnwatchedResults):
+    """Scheduled runs: record a final failure on the schedule (shown in the admin); a run sent by
+    beat stores no result unless ``ESI_TASK_STORE_SCHEDULED_RESULTS`` (:mod:`esi_tasks.results`)."""
 
     abstract = True
 
-    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        from esi_tasks import scheduling
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        if results.is_from_beat(options):
+            options.setdefault("ignore_result", not results.keep_scheduled())
+        return super().apply_async(args, kwargs, **options)
 
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         schedule_id = (list(args or ()) or [(kwargs or {}).get("schedule_id")])[0]
         if schedule_id is None:
             return
@@ -174,6 +206,4 @@ class ScheduleTask(EsiTask):
 @shared_task(bind=True, base=ScheduleTask, name="esi_tasks.run_schedule")  # type: ignore[untyped-decorator]
 def run_schedule(self: ScheduleTask, schedule_id: int) -> dict[str, Any]:
     """Run one :class:`~esi_tasks.models.EndpointSchedule` (what its beat entry sends)."""
-    from esi_tasks import scheduling
-
     return scheduling.run(self, schedule_id)

@@ -1,0 +1,283 @@
+"""Scaling: fetch tasks per second through 1, 2 and 4 prefork worker processes, the Redis commands
+and SQL statements per task, and bulk keep-fresh (100,000 chains: start time, burst size).
+
+    .venv/bin/python bench/bench_scale.py [--tasks 200] [--processes 1,2,4] [--chains 100000]
+
+Everything runs on this machine: a Redis server of its own (a free port, so ``INFO
+commandstats`` counts only the bench), the ``esi.testing`` simulator (a subprocess) and real
+``celery worker -P prefork -c N`` processes. Scenarios, per process count:
+
+* ``cached``: ``tasks`` fetches over 50 resources already in the Redis cache (no HTTP);
+* ``uncached``: ``tasks`` distinct resources at 50 ms simulated ESI latency;
+* ``rate_limited``: distinct resources of a rate-limited group (``char-detail``) at 50 ms, the
+  group's budget set to :data:`BUDGET` tokens per :data:`WINDOW` s (a 200 costs 2): every
+  worker draws from the one budget in Redis, so the rate stays at the budget however many
+  processes run, and ESI answers no 429.
+
+"Redis commands per task" counts every command the server ran (broker, result backend, cache,
+limiter, de-duplication claims) divided by the tasks; "SQL per task" counts the statements the
+worker processes ran (``_scale_hooks``). ``keep_fresh``: ``start_many`` of ``chains`` resources
+spread over :data:`SPREAD` s; the burst is the most first runs due in any one second, then
+``stop_all``. ``run(...) -> dict`` is what ``bench/run.py`` may call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PLAIN_OP = "GetUniverseTypesTypeId"  # no rate-limit group
+GROUPED_OP = "GetCharactersCharacterIdPortrait"  # group char-detail
+LATENCY = 0.05
+BUDGET, WINDOW = 200, 5  # tokens per window for the rate-limited scenario: 20 answers/s
+CACHED_RESOURCES = 50
+SPREAD = 300.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            redis.Redis.from_url(url).ping()
+            return process, url
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _env(url: str, redis_url: str, db_path: str, sql_dir: str) -> dict[str, str]:
+    return {
+        "DJANGO_SETTINGS_MODULE": "tests.tasks.worker_settings",
+        "ESI_TEST_REDIS_URL": redis_url,
+        "ESI_TEST_WORKER_DATABASE_URL": f"sqlite:///{db_path}",
+        "ESI_TEST_API_URL": url.rstrip("/") + "/",
+        "ESI_TEST_SSO_URL": url.rstrip("/"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
+        "BENCH_SQL_DIR": sql_dir,
+    }
+
+
+def _start_worker(env: dict[str, str], processes: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-P", "prefork"),
+            *("-c", str(processes), "-Q", "esi_tokens,esi,celery", "-n", f"scale-{os.getpid()}-{processes}@localhost"),
+            *("-I", "_scale_hooks", "-l", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def _commands(r: Any) -> dict[str, int]:
+    stats = r.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def _sql_total(sql_dir: str) -> int:
+    return sum(int(p.read_text() or 0) for p in Path(sql_dir).iterdir())
+
+
+def _through_workers(op: str, params: list[dict[str, Any]]) -> float:
+    from celery import group
+
+    from esi_tasks.tasks import fetch_endpoint
+
+    started = time.perf_counter()
+    group(fetch_endpoint.s(op, **p) for p in params).apply_async().get(timeout=900)
+    return time.perf_counter() - started
+
+
+def _measure(r: Any, sql_dir: str, op: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    before, sql_before = _commands(r), _sql_total(sql_dir)
+    wall = _through_workers(op, params)
+    after, sql_after = _commands(r), _sql_total(sql_dir)
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    delta.pop("info", None)
+    n = len(params)
+    top = sorted(((k, v) for k, v in delta.items() if v), key=lambda kv: -kv[1])[:6]
+    return {
+        "tasks_per_s": round(n / wall, 1),
+        "redis_commands_per_task": round(sum(delta.values()) / n, 1),
+        "top_commands_per_task": {k: round(v / n, 2) for k, v in top},
+        "sql_per_task": round((sql_after - sql_before) / n, 2),
+    }
+
+
+def _scenarios(control: Any, r: Any, sql_dir: str, tasks: int, base: int) -> dict[str, Any]:
+    from esi.client import get_client
+
+    out: dict[str, Any] = {}
+    warm = [{"type_id": base + i} for i in range(CACHED_RESOURCES)]
+    client = get_client()
+    for p in warm:
+        client.call(PLAIN_OP, **p)
+    out["cached"] = _measure(r, sql_dir, PLAIN_OP, [warm[i % CACHED_RESOURCES] for i in range(tasks)])
+    control.configure_route(PLAIN_OP, latency=LATENCY)
+    out["uncached"] = _measure(r, sql_dir, PLAIN_OP, [{"type_id": base + 1000 + i} for i in range(tasks)])
+    control.configure_route(PLAIN_OP, latency=None)
+    control.configure_route(GROUPED_OP, latency=LATENCY, rate_limit={"max_tokens": BUDGET, "window": WINDOW})
+    before = control.stats()["by_route"].get(GROUPED_OP, {})
+    started = time.perf_counter()
+    out["rate_limited"] = _measure(r, sql_dir, GROUPED_OP, [{"character_id": base + 2000 + i} for i in range(tasks)])
+    wall = time.perf_counter() - started
+    after = control.stats()["by_route"].get(GROUPED_OP, {})
+    answers = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    out["rate_limited"]["esi_answers"] = answers
+    out["rate_limited"]["answers_per_s"] = round(answers.get("200", 0) / wall, 1)
+    out["rate_limited"]["budget_answers_per_s"] = round(BUDGET / 2 / WINDOW, 1)
+    return out
+
+
+def _keep_fresh(r: Any, chains: int) -> dict[str, Any]:
+    from esi_tasks import dispatcher, keep_fresh
+
+    params = [{"character_id": 90000000 + i} for i in range(chains)]
+    started = time.perf_counter()
+    keep_fresh.start_many("GetCharactersDetail", params, spread=SPREAD)
+    start_s = time.perf_counter() - started
+    scores = [s for _m, s in r.zrange(dispatcher.DUE_KEY, 0, -1, withscores=True)]
+    per_second = collections.Counter(math.floor(s) for s in scores)
+    used = r.info("memory")["used_memory"]
+    counted = keep_fresh.count()
+    started = time.perf_counter()
+    stopped = keep_fresh.stop_all()
+    stop_s = time.perf_counter() - started
+    return {
+        "chains": chains,
+        "start_many_s": round(start_s, 2),
+        "chains_per_s": round(chains / start_s),
+        "spread_s": SPREAD,
+        "burst_max_runs_in_1s": max(per_second.values()),
+        "mean_runs_per_s": round(chains / SPREAD, 1),
+        "counted": counted,
+        "redis_used_memory_mb": round(used / 2**20, 1),
+        "stop_all_s": round(stop_s, 2),
+        "stopped": stopped,
+    }
+
+
+def run(tasks: int = 200, processes: tuple[int, ...] = (1, 2, 4), chains: int = 100_000) -> dict[str, Any]:
+    from esi.testing import SimulatorControl, start_simulator
+
+    folder = tempfile.mkdtemp(prefix="bench-scale-")
+    sql_dir = os.path.join(folder, "sql")
+    os.mkdir(sql_dir)
+    redis_server, redis_url = _start_redis(folder)
+    handle = start_simulator()
+    try:
+        env = _env(handle.url, redis_url, os.path.join(folder, "db.sqlite3"), sql_dir)
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        import redis
+
+        from tests.celery_app import app
+
+        r = redis.Redis.from_url(redis_url)
+        control = SimulatorControl(handle.url)
+        out: dict[str, Any] = {"tasks": tasks, "load_before": os.getloadavg()[0], "by_processes": {}}
+        for n in processes:
+            r.flushdb()
+            worker = _start_worker(env, n)
+            try:
+                deadline = time.monotonic() + 60
+                while not app.control.ping(timeout=0.5):
+                    if time.monotonic() > deadline or worker.poll() is not None:
+                        raise RuntimeError("bench worker did not start")
+                _through_workers(PLAIN_OP, [{"type_id": 1}])  # warm (spec, pools) in every child
+                out["by_processes"][n] = _scenarios(control, r, sql_dir, tasks, base=100_000 * n)
+            finally:
+                _stop(worker)
+        r.flushdb()
+        out["keep_fresh"] = _keep_fresh(r, chains)
+        out["load_after"] = os.getloadavg()[0]
+        return out
+    finally:
+        handle.stop()
+        _stop(redis_server)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _summary(out: dict[str, Any]) -> list[str]:
+    lines = [f"load {out['load_before']:.1f} -> {out['load_after']:.1f} (2 cores); {out['tasks']} tasks per scenario"]
+    for n, scen in out["by_processes"].items():
+        parts = [
+            f"{name} {s['tasks_per_s']}/s ({s['redis_commands_per_task']} Redis cmds, {s['sql_per_task']} SQL per task)"
+            for name, s in scen.items()
+        ]
+        lines.append(f"{n} process(es): " + "; ".join(parts))
+        rl = scen["rate_limited"]
+        lines.append(
+            f"   rate-limited: {rl['answers_per_s']} answers/s (budget {rl['budget_answers_per_s']}/s), "
+            f"ESI answers {rl['esi_answers']}"
+        )
+    k = out["keep_fresh"]
+    lines.append(
+        f"keep-fresh: start_many of {k['chains']:,} chains in {k['start_many_s']} s ({k['chains_per_s']:,}/s); "
+        f"burst {k['burst_max_runs_in_1s']} runs in the busiest second (mean {k['mean_runs_per_s']}/s over "
+        f"{k['spread_s']:.0f} s); Redis {k['redis_used_memory_mb']} MB; stop_all {k['stop_all_s']} s"
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--processes", default="1,2,4")
+    parser.add_argument("--chains", type=int, default=100_000)
+    args = parser.parse_args()
+    out = run(args.tasks, tuple(int(x) for x in args.processes.split(",")), args.chains)
+    print("\n".join(_summary(out)))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
