@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from esi.exceptions import EsiRequestError
+from esi_tasks import fetching, keep_fresh, writes
 
 if TYPE_CHECKING:
     from esi_tasks.models import EndpointSchedule
@@ -176,8 +177,6 @@ def sync_periodic_task(schedule: EndpointSchedule) -> None:
     """Create or update the schedule's ``PeriodicTask`` (and its offset) to match it."""
     from django_celery_beat.models import PeriodicTask
 
-    from esi_tasks import keep_fresh
-
     period = 60 * (schedule.every_minutes or 0) if schedule.kind == schedule.KIND_INTERVAL else 3600
     offset = stable_offset(schedule.name, max(period, 1))
     schedule.offset_seconds = offset  # _schedule_fields phases the interval by it
@@ -203,8 +202,6 @@ def sync_periodic_task(schedule: EndpointSchedule) -> None:
 def remove_periodic_task(schedule: EndpointSchedule) -> None:
     """Delete the schedule's ``PeriodicTask`` and stop its keep-fresh chain."""
     from django_celery_beat.models import PeriodicTask
-
-    from esi_tasks import keep_fresh
 
     PeriodicTask.objects.filter(Q(name=schedule.periodic_task_name) | Q(pk=schedule.periodic_task_id or 0)).delete()
     try:
@@ -232,7 +229,6 @@ def record_failure(schedule_id: int, exc: BaseException) -> EndpointSchedule | N
 
 def run(task: Any, schedule_id: int) -> dict[str, Any]:
     """Run a schedule now: fetch (under ``task``'s policy) or make sure its keep-fresh chain runs."""
-    from esi_tasks import fetching, keep_fresh, writes
     from esi_tasks.models import EndpointSchedule
 
     try:
