@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -13,7 +14,7 @@ from esi.redis_pool import get_redis
 from esi_tasks._keys import text as _text
 from esi_tasks.dispatcher import DUE_KEY, chain_key
 
-__all__ = ["START_BATCH", "Chain", "chains", "count", "stop_all"]
+__all__ = ["START_BATCH", "Chain", "chains", "count", "count_late", "stop_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,13 @@ class Chain:
     runs: int
     expires: dt.datetime | None
     etag: str | None
+
+    @property
+    def late(self) -> float:
+        """Seconds its next run is overdue (0 when it is not due yet): a queue too deep, or no ticks."""
+        if self.next_run is None:
+            return 0.0
+        return max(0.0, (dt.datetime.now(dt.UTC) - self.next_run).total_seconds())
 
     @classmethod
     def from_hash(cls, raw: Mapping[Any, Any]) -> Chain | None:
@@ -57,6 +65,15 @@ class Chain:
 def count() -> int:
     """How many chains run (one Redis command)."""
     return int(get_redis().zcard(DUE_KEY))
+
+
+def count_late(seconds: float = 10.0) -> int:
+    """How many chains were due more than ``seconds`` ago and not sent yet (one Redis command).
+
+    Non-zero for long means the dispatcher does not tick (no worker, or its queue is stuck).
+    A run sent but waiting in a deep queue is not counted (see the queue lengths for that).
+    """
+    return int(get_redis().zcount(DUE_KEY, "-inf", time.time() - seconds))
 
 
 def chains(limit: int | None = 100, offset: int = 0, *, operation: str | None = None) -> list[Chain]:
@@ -99,8 +116,9 @@ def stop_all(operation: str | None = None) -> int:
         if not batch:
             continue
         pipe = r.pipeline(transaction=False)
-        pipe.delete(*[_key(identity) for identity in batch])
+        for identity in batch:  # one key per DEL: a cluster pipeline splits nothing
+            pipe.delete(_key(identity))
         pipe.zrem(DUE_KEY, *batch)
-        stopped += int(pipe.execute()[1])
+        stopped += int(pipe.execute()[-1])
     logger.info("keep-fresh: %s chains stopped", stopped)
     return stopped

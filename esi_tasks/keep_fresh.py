@@ -34,7 +34,7 @@ from esi.client import get_client
 from esi.exceptions import EsiRequestError
 from esi.redis_pool import get_redis
 from esi_tasks import dispatcher, fetching
-from esi_tasks._chain_list import START_BATCH, Chain, chains, count, stop_all
+from esi_tasks._chain_list import START_BATCH, Chain, chains, count, count_late, stop_all
 from esi_tasks._keys import canonical_operation, digest, fetch_identity
 from esi_tasks._keys import text as _text
 from esi_tasks.dispatcher import DUE_KEY, chain_key
@@ -45,6 +45,7 @@ __all__ = [
     "cancel_chain",
     "chains",
     "count",
+    "count_late",
     "is_active",
     "is_news",
     "next_run_delay",

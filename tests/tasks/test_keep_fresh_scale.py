@@ -116,6 +116,8 @@ def test_chains_are_listed_counted_and_stopped(redis_client, esi_sim):
     details = keep_fresh.chains(limit=5, operation="GetCharactersDetail")
     assert len(details) == 5 and {c.operation for c in details} == {"GetCharactersDetail"}
     assert details[0].params == {"character_id": 90000001} and details[0].runs == 0
+    assert keep_fresh.count_late() == 0  # due within the next 30 s: none late yet
+    assert keep_fresh.count_late(-60) == 31 and listed[-1].late == 0.0
     assert keep_fresh.stop_all(operation="GetCharactersDetail") == 30
     assert [c.operation for c in keep_fresh.chains()] == ["GetStatus"]
     assert keep_fresh.stop_all() == 1 and keep_fresh.count() == 0

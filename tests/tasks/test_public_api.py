@@ -33,6 +33,7 @@ MODULES = {
         "cancel_chain",
         "chains",
         "count",
+        "count_late",
         "is_active",
         "is_news",
         "next_run_delay",
