@@ -59,10 +59,9 @@ def _tokens(n: int, sim: Any) -> list[int]:
     """N refreshable tokens of one character, lapsing within a minute; SSO accepts each one."""
     from django.utils import timezone
 
-    from esi.models import Scope, Token
+    from esi.models import Token
 
     Token.objects.all().delete()
-    scope, _ = Scope.objects.get_or_create(name="esi-assets.read_assets.v1", defaults={"help_text": ""})
     soon = timezone.now() + dt.timedelta(seconds=60)
     rows = [
         Token(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from esi.signals import token_refreshed
 from esi.tokens import SweepProgress, SweepRecorder
 from esi_tasks import token_refresh
 from esi_tasks.tasks import refresh_tokens
+from tests.tasks.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -122,3 +125,51 @@ def test_a_redis_outage_costs_the_record_not_the_sweep(redis_client, settings):
             token_refresh.sweep_progress()
     finally:
         reset_redis()
+
+
+@pytest.fixture
+def short_lock_worker(redis_client, esi_sim, monkeypatch):
+    """A prefork worker whose refresh locks live 2 s: the lock a killed child leaves behind
+    expires quickly (it is extended while its holder lives, so 2 s is no risk otherwise)."""
+    from tests.tasks.conftest import PreforkWorker
+
+    monkeypatch.setenv("ESI_TEST_WORKER_LOCK_TIMEOUT", "2")
+    worker = PreforkWorker(esi_sim.url)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.mark.slow
+def test_a_lane_killed_mid_way_and_redelivered_refreshes_nothing_twice(short_lock_worker, esi_sim, make_token):
+    """SIGKILL the prefork child running a lane; the broker hands the lane back (acks_late) and
+    the second run sends SSO nothing for the tokens the first run stored (POSTs counted)."""
+    from esi_tasks.tasks import refresh_token_lane
+
+    prefork_worker = short_lock_worker
+
+    ids = [t.pk for t in _lapsing(make_token, 8)]
+    sweep = token_refresh.begin_sweep(ids, [ids], source="test")
+    since = dt.datetime.fromtimestamp(sweep["started"], tz=dt.UTC)
+
+    def stored() -> int:
+        return Token.objects.filter(pk__in=ids, updated__gte=since).count()
+
+    esi_sim.configure_route("SsoToken", latency=0.5)
+    result = refresh_token_lane.delay(ids, sweep=sweep)
+    wait_for(lambda: stored() >= 3, timeout=60)
+    running = wait_for(lambda: [t for t in prefork_worker.active() if t["id"] == result.id], timeout=20)[0]
+    os.kill(running["worker_pid"], signal.SIGKILL)
+    wait_for(lambda: running["worker_pid"] not in prefork_worker.child_pids(), timeout=20)
+    renewed_before_kill = stored()
+    esi_sim.configure_route("SsoToken", latency=None)
+    counts = result.get(timeout=90)
+    sso = esi_sim.stats()["sso"]
+    lost = sso.get("token_error_invalid_grant", 0)  # the refresh in flight when the child died
+    assert lost <= 1
+    assert counts.get("fresh") == renewed_before_kill >= 3  # not sent to SSO again
+    assert counts.get("refreshed", 0) + counts.get("invalid", 0) == len(ids) - renewed_before_kill
+    assert counts.get("invalid", 0) == lost
+    assert sso["token_refresh_token"] == len(ids) + lost  # one POST per token, plus the one in flight
