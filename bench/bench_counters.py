@@ -5,7 +5,7 @@
 Two clients in one process, same Redis, same simulator, interleaved rounds (``bench_client``'s
 ``_side_by_side``, fastest round): ``counted`` is the client as shipped (every call recorded by
 :mod:`esi.dashboard.counters`, the flusher thread running); ``bare`` is the same client with
-its ``fetch`` replaced by the unrecorded ``_fetch`` (the code path before the counters).
+its ``send`` replaced by the unrecorded ``_send`` (the code path before the counters).
 
 - cache hit: ``call("GetStatus")`` served from Redis;
 - uncached 200: ``call("GetAlliances")`` with the response cache off (limiter on), where the
@@ -40,7 +40,7 @@ def run(url: str | None = None, calls: int = 2000, rounds: int = 9) -> dict[str,
         from esi.redis_pool import get_redis
 
         class Bare(EsiClient):
-            fetch = EsiClient._fetch  # the call path without the counters
+            send = EsiClient._send  # the call path without the counters
 
         get_redis().flushdb()
         counted, bare = EsiClient(), Bare()
