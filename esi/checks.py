@@ -8,6 +8,7 @@ and its hint says how to fix it. Workers and WSGI servers never run checks, so
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -115,7 +116,27 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     messages += _check_urls()
     messages += _check_misc()
     messages += _check_encryption_keys()
+    messages += _check_metrics()
     return messages
+
+
+def _check_metrics() -> list[CheckMessage]:
+    """Every ``ESI_METRICS_ALLOWED_IPS`` entry is an address or a network (``docs/operating.md``)."""
+    wrong = []
+    for entry in esi_settings.valid_or_none("ESI_METRICS_ALLOWED_IPS") or ():
+        try:
+            ipaddress.ip_network(str(entry), strict=False)
+        except ValueError:
+            wrong.append(entry)
+    if not wrong:
+        return []
+    return [
+        Error(
+            f"ESI_METRICS_ALLOWED_IPS has {', '.join(repr(w) for w in wrong)}, which is no IP address or network.",
+            hint='Use addresses or networks such as "127.0.0.1" or "10.0.0.0/8".',
+            id="esi.E021",
+        )
+    ]
 
 
 def _check_encryption_keys() -> list[CheckMessage]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 import tests.celery_app  # noqa: F401  (the suite's Celery app, on the test Redis, is the current app)
+from esi.checks import check_setting_values
 from esi.client import EsiClient
 from esi.dashboard.counters import recorder
 from esi.redis_pool import reset_redis
@@ -75,3 +76,9 @@ def test_redis_down_is_a_counted_source_error_not_a_500(client: Client, settings
     samples = _samples(response.content.decode())
     assert samples[("esi_metrics_collector_errors", (("source", "calls"),))] == 1
     assert samples[("esi_metrics_collector_errors", (("source", "limits"),))] == 1
+
+
+@override_settings(ESI_METRICS_ALLOWED_IPS=["10.0.0.0/8", "not-a-network"])
+def test_a_wrong_allowed_network_is_refused_at_start_up() -> None:
+    (message,) = check_setting_values()
+    assert message.id == "esi.E021" and "'not-a-network'" in message.msg
