@@ -128,7 +128,8 @@ def keep_fresh_dispatch(self: EsiTask, token: str | None = None) -> int:
 
 @shared_task(bind=True, base=EsiTask, name="esi_tasks.refresh_token")  # type: ignore[untyped-decorator]
 def refresh_token(self: EsiTask, token_id: int) -> str:
-    """Refresh one token at SSO now: ``"refreshed"``, ``"invalid"``, ``"not_refreshable"`` or ``"missing"``."""
+    """Refresh one token at SSO now: ``"refreshed"``, ``"invalid"``, ``"not_refreshable"``, ``"failed"`` or
+    ``"missing"`` (:func:`esi_tasks.token_refresh.refresh_one`)."""
     with self.policy():
         return token_refresh.refresh_one(token_id)
 

@@ -35,6 +35,7 @@ from esi.redis_pool import REDIS_ERRORS, get_redis, mget
 from esi.tokens import Outcome, Renewal, SweepProgress, SweepRecorder, refresh, refresh_many
 from esi.tokens import sweep_progress as _read_progress
 from esi_tasks._keys import PREFIX
+from esi_tasks.broker import BROKER_ERRORS
 
 __all__ = [
     "DEFAULT_SWEEP_INTERVAL",
@@ -150,7 +151,7 @@ def refresh_lane(
                 meta.update(sweep_id=sweep["id"], sweep_total=sweep.get("total"))
             if recorded is not None:
                 meta.update(sweep_done=recorded.done, sweep_failed=recorded.failed)
-            report(meta)
+            _report(report, meta)
     if recorder is not None:
         recorder.lane_done()
     return counts
@@ -160,6 +161,19 @@ def sweep_progress(sweep_id: str | None = None) -> SweepProgress | None:
     """The latest sweep's progress (or sweep ``sweep_id``'s): done/total/failed/ETA, ``None`` if none
     was recorded in the last hour. ``RedisUnavailable`` if Redis does not answer."""
     return _read_progress(sweep_id)
+
+
+_STATE_ERRORS: tuple[type[BaseException], ...] = (*BROKER_ERRORS, RuntimeError)
+
+
+def _report(report: Report, meta: dict[str, Any]) -> None:
+    """The lane's task state is bookkeeping: a result backend that does not answer never ends the lane."""
+    try:
+        report(meta)
+    except _STATE_ERRORS as exc:  # Celery wraps a backend's spent retries in RuntimeError
+        if isinstance(exc, RuntimeError) and not isinstance(exc.__cause__, BROKER_ERRORS):
+            raise
+        logger.warning("A sweep lane's progress state was not stored (%s)", type(exc).__name__)
 
 
 def begin_sweep(

@@ -173,3 +173,17 @@ def test_a_lane_killed_mid_way_and_redelivered_refreshes_nothing_twice(short_loc
     assert counts.get("refreshed", 0) + counts.get("invalid", 0) == len(ids) - renewed_before_kill
     assert counts.get("invalid", 0) == lost
     assert sso["token_refresh_token"] == len(ids) + lost  # one POST per token, plus the one in flight
+
+
+def test_a_task_state_that_cannot_be_stored_does_not_end_the_lane(esi_sim, redis_client, make_token):
+    import redis
+
+    ids = [t.pk for t in _lapsing(make_token, 2)]
+    calls: list[int] = []
+
+    def report(meta: dict[str, Any]) -> None:
+        calls.append(meta["lane_done"])
+        raise redis.ConnectionError("result backend away")
+
+    assert token_refresh.refresh_lane(ids, report=report) == {"refreshed": 2}
+    assert calls == [1, 2]
