@@ -20,6 +20,7 @@ from esi.dashboard.panels import Panel, collect, register, require_scopes, unreg
 from esi.models import Token
 from esi.redis_pool import reset_redis
 from esi.signals import token_invalidated
+from esi_tasks import keep_fresh
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +199,9 @@ def test_a_broker_down_shows_in_its_panels(admin_client: Client, stats: redis_li
     for name in ("queues", "workers"):
         assert not panels[name]["ok"] and panels[name]["error"].startswith("Broker unavailable: "), panels[name]
     assert panels["traffic"]["ok"] and panels["error_limit"]["ok"]  # Redis answers: its panels do too
+
+
+def test_keep_fresh_chains_are_counted(admin_client: Client, stats: redis_lib.Redis) -> None:
+    keep_fresh.start_many("GetUniverseTypesTypeId", [{"type_id": n} for n in range(34, 39)], spread=3600)
+    items = dict(map(tuple, _panels(admin_client)["chains"]["data"]["items"]))
+    assert items == {"keep-fresh chains": 5, "late": 0}
