@@ -9,6 +9,8 @@ commandstats`` counts only the bench), the ``esi.testing`` simulator (a subproce
 
 * ``cached``: ``tasks`` fetches over 50 resources already in the Redis cache (no HTTP);
 * ``uncached``: ``tasks`` distinct resources at 50 ms simulated ESI latency;
+* ``with_token``: ``tasks`` characters' assets (one stored token each) at 50 ms: the token is
+  picked from the database (the SQL per task);
 * ``rate_limited``: distinct resources of a rate-limited group (``char-detail``) at 50 ms, the
   group's budget set to :data:`BUDGET` tokens per :data:`WINDOW` s (a 200 costs 2): every
   worker draws from the one budget in Redis, so the rate stays at the budget however many
@@ -42,6 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 PLAIN_OP = "GetUniverseTypesTypeId"  # no rate-limit group
+TOKEN_OP = "GetCharactersCharacterIdAssets"  # needs esi-assets.read_assets.v1: a stored token per character
+TOKEN_SCOPE = "esi-assets.read_assets.v1"
 GROUPED_OP = "GetCharactersCharacterIdPortrait"  # group char-detail
 LATENCY = 0.05
 BUDGET, WINDOW = 200, 5  # tokens per window for the rate-limited scenario: 20 answers/s
@@ -118,7 +122,15 @@ def _commands(r: Any) -> dict[str, int]:
 
 
 def _sql_total(sql_dir: str) -> int:
-    return sum(int(p.read_text() or 0) for p in Path(sql_dir).iterdir())
+    """The statements counted so far; waits until the counts settle (a child writes its count
+    after the task's result is stored, so just after the last result a count may still move)."""
+    total = -1
+    while True:
+        now = sum(int(p.read_text() or 0) for p in Path(sql_dir).iterdir())
+        if now == total:
+            return now
+        total = now
+        time.sleep(0.3)
 
 
 def _through_workers(op: str, params: list[dict[str, Any]]) -> float:
@@ -147,6 +159,32 @@ def _measure(r: Any, sql_dir: str, op: str, params: list[dict[str, Any]]) -> dic
     }
 
 
+def _tokens(control: Any, first: int, n: int) -> None:
+    """``n`` characters from ``first`` with a stored token each holding :data:`TOKEN_SCOPE`."""
+    import base64
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from esi.models import Scope, Token
+
+    scope, _ = Scope.objects.get_or_create(name=TOKEN_SCOPE, defaults={"help_text": TOKEN_SCOPE})
+    for character_id in range(first, first + n):
+        control.add_character(character_id, name=f"Bench {character_id}", owner_hash=f"bench-{character_id}")
+        issued = control.issue_tokens(character_id, [TOKEN_SCOPE], expires_in=3600)
+        payload = issued["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        token = Token.objects.create(
+            character_id=character_id,
+            character_name=claims["name"],
+            character_owner_hash=claims["owner"],
+            access_token=issued["access_token"],
+            refresh_token=issued["refresh_token"],
+            access_token_expires=timezone.now() + dt.timedelta(seconds=3600),
+        )
+        token.scopes.add(scope)
+
+
 def _scenarios(control: Any, r: Any, sql_dir: str, tasks: int, base: int) -> dict[str, Any]:
     from esi.client import get_client
 
@@ -159,6 +197,9 @@ def _scenarios(control: Any, r: Any, sql_dir: str, tasks: int, base: int) -> dic
     control.configure_route(PLAIN_OP, latency=LATENCY)
     out["uncached"] = _measure(r, sql_dir, PLAIN_OP, [{"type_id": base + 1000 + i} for i in range(tasks)])
     control.configure_route(PLAIN_OP, latency=None)
+    control.configure_route(TOKEN_OP, latency=LATENCY)
+    _tokens(control, 91000000 + base, tasks)
+    out["with_token"] = _measure(r, sql_dir, TOKEN_OP, [{"character_id": 91000000 + base + i} for i in range(tasks)])
     control.configure_route(GROUPED_OP, latency=LATENCY, rate_limit={"max_tokens": BUDGET, "window": WINDOW})
     before = control.stats()["by_route"].get(GROUPED_OP, {})
     started = time.perf_counter()
