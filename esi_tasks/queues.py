@@ -14,6 +14,12 @@ left Celery's default:
   with (keep-fresh hops: 30 minutes) plus the longest run, or such tasks run twice; and every
   worker looks for such messages every 10 s (kombu's ``unacked_restore_interval`` with
   ``unacked_restore_throttle = 1``; kombu's default looks every 100 s);
+- ``worker_consumer = "esi_tasks.consumer:Consumer"``: Celery's consumer, except that a broker
+  connection lost while Redis is down no longer makes the worker's main process exit
+  (:mod:`esi_tasks.consumer` says why it did);
+- ``worker_cancel_long_running_tasks_on_connection_loss = False`` (Celery 6 turns it on): a task
+  running when the broker connection drops runs to its end and is acknowledged once Redis is
+  back, instead of being killed and run again (a write would then be refused as possibly applied);
 - ``broker_connection_retry_on_startup``: a worker started while Redis restarts waits for it;
 - ``task_publish_retry_policy``: ``.delay()`` rides out a Redis restart of a few seconds;
 - ``result_backend_always_retry``: a result is stored (and read) once Redis is back, not lost.
@@ -67,7 +73,9 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
 }
 
 RELIABILITY_SETTINGS: dict[str, Any] = {
+    "worker_consumer": "esi_tasks.consumer:Consumer",
     "worker_prefetch_multiplier": 1,
+    "worker_cancel_long_running_tasks_on_connection_loss": False,
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "broker_connection_retry_on_startup": True,

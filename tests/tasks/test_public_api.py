@@ -8,6 +8,7 @@ import pytest
 
 MODULES = {
     "esi_tasks.base": ["EsiTask", "REQUEUE_HEADER"],
+    "esi_tasks.consumer": ["CLOSE_ATTEMPTS", "Consumer", "close_channels"],
     "esi_tasks.dedup": [
         "Claim",
         "ClaimLock",

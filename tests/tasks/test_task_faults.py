@@ -118,6 +118,8 @@ def test_reliability_settings_apply_where_the_project_kept_celerys_defaults() ->
     app = Celery("plain")
     apply_reliability_defaults(app)
     assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.worker_consumer == "esi_tasks.consumer:Consumer"  # rides out a Redis restart
+    assert app.conf.worker_cancel_long_running_tasks_on_connection_loss is False
     assert app.conf.task_acks_late is True and app.conf.task_reject_on_worker_lost is True
     assert app.conf.broker_connection_retry_on_startup is True
     assert app.conf.broker_transport_options["visibility_timeout"] == VISIBILITY_TIMEOUT
