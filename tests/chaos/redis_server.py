@@ -21,7 +21,8 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """``redis-server --appendonly yes --appendfsync always`` in a temporary directory."""
+    """``redis-server --appendonly yes --appendfsync always`` in a temporary directory; the AOF
+    is never rewritten, so it holds every command since the start."""
 
     def __init__(self, port: int | None = None, directory: str | None = None) -> None:
         self.port = port or free_port()
@@ -42,6 +43,7 @@ class PrivateRedis:
                 "--dir", str(self.dir),
                 "--appendonly", "yes",
                 "--appendfsync", "always",
+                "--auto-aof-rewrite-percentage", "0",  # the AOF keeps the whole history (tests/chaos/aof.py)
                 "--save", "",
                 "--logfile", str(self.dir / "redis.log"),
             ],

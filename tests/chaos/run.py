@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tests.chaos.aof import vanished
 from tests.chaos.redis_server import PrivateRedis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,14 +46,15 @@ def _log(message: str) -> None:
 class Worker:
     """``celery -A tests.chaos.celery_app worker -P prefork``: killable, with its pool children."""
 
-    def __init__(self, name: str, env: dict[str, str], concurrency: int, logdir: Path) -> None:
+    def __init__(self, name: str, env: dict[str, str], concurrency: int, logdir: Path, level: str = "WARNING") -> None:
         self.name = name
+        self.killed = False
         self.log = open(logdir / f"{name}.log", "wb")  # noqa: SIM115  (closed in stop())
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "tests.chaos.celery_app", "worker",
                 "-P", "prefork", "-c", str(concurrency), "-Q", QUEUES, "-n", f"{name}@chaos",
-                "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "WARNING",
+                "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", level,
             ],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -218,14 +220,14 @@ def _load(args: argparse.Namespace, calls: list[tuple[str, dict[str, Any]]], tal
             result.get(timeout=remaining, interval=0.2)
         except CeleryTimeout as exc:
             meta = result.backend.get_task_meta(result.id)  # a plain GET, not the caller's subscription
-            with tally.lock:
-                tally.lost_states[meta["status"]] += 1
-                tally.lost_ids.append(result.id)
             if meta["status"] in states.READY_STATES:
                 with tally.lock:
                     tally.unseen += 1
                 tally.outcome(None if meta["status"] == states.SUCCESS else _rebuilt(meta))
             else:
+                with tally.lock:
+                    tally.lost_states[meta["status"]] += 1
+                    tally.lost_ids.append(result.id)
                 tally.outcome(exc)
         except BaseException as exc:
             tally.outcome(exc)
@@ -322,11 +324,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _store_token(control, [WRITE_SCOPE])
         import tests.chaos.celery_app  # noqa: F401  (the app the workers run, configured for this Redis)
 
-        workers = [Worker(f"w{n}", env, args.concurrency, workdir) for n in range(args.workers)]
+        workers = [Worker(f"w{n}", env, args.concurrency, workdir, args.log_level) for n in range(args.workers)]
         _wait_ready(workers)
         calls = _calls(args.tasks)
         tally = Tally()
         events: list[str] = []
+        event_times: list[float] = []
         marks = {
             int(len(calls) * 0.25): "kill_child",
             int(len(calls) * 0.4): "kill_main",
@@ -340,13 +343,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             elif action == "kill_main":
                 victim = workers[-1]
                 victim.kill_main()
+                victim.killed = True
                 events.append(f"SIGKILL main process {victim.process.pid} of {victim.name} and its children")
-                workers.append(Worker(f"w{len(workers)}", env, args.concurrency, workdir))
+                workers.append(Worker(f"w{len(workers)}", env, args.concurrency, workdir, args.log_level))
             elif action == "redis":
                 redis.kill()
                 events.append("SIGKILL Redis")
                 threading.Timer(2.0, redis.start).start()
             if action:
+                event_times.append(time.time())
                 _log(events[-1])
 
         _load(args, calls, tally, chaos)
@@ -358,13 +363,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             e["path"] for e in control.request_log("PutCharactersCharacterIdCalendarEventId") if e["status"] != 0
         )
         refresh = _refresh_rounds(args, control, redis)
+        gap = vanished(redis.dir / "appendonlydir")
+        gap_ids = {message.task_id for message in gap}
+        lost_in_gap = sum(1 for task_id in tally.lost_ids if task_id in gap_ids)
         figures = {
             "tasks": len(calls),
             "ok": tally.ok,
             "failed_clearly": sum(tally.failed_clearly.values()),
             "failed_clearly_by_error": dict(tally.failed_clearly),
             "lost": tally.lost,
+            "lost_in_kombu_gap": lost_in_gap,
+            "lost_unexplained": tally.lost - lost_in_gap,
             "lost_by_state": dict(tally.lost_states),
+            "messages_vanished_in_kombu_gap": [
+                f"{m.task}[{m.task_id}] from {m.queue}, {_nearest(m.after, events, event_times)}" for m in gap
+            ],
+            # connections that were cut while consuming: the killed main process's, and every
+            # worker's at each Redis kill; each can lose at most the one message it was handed
+            "consumers_cut": 1 + redis.kills * args.workers,
             "finished_but_get_not_told": tally.unseen,
             "unfinished_task_ids": tally.lost_ids,
             "raw_errors": sum(tally.raw.values()),
@@ -376,6 +392,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "writes_sent": len(writes),
             "writes_applied_twice": sum(1 for n in writes.values() if n > 1),
             "events": events,
+            # the driver acts as the supervisor of the killed worker (docs/reliability.md); any
+            # other worker must still run: one that exited by itself did not ride out the faults
+            "worker_restarts": sum(1 for worker in workers if worker.killed),
+            "workers_exited_by_themselves": [w.name for w in workers if not w.killed and w.process.poll() is not None],
             "redis_kills": redis.kills,
             "refresh": refresh,
         }
@@ -389,6 +409,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             _log(f"kept {workdir}")
+
+
+def _nearest(when: float, events: list[str], times: list[float]) -> str:
+    """Which chaos event a vanished message is closest to (seconds after it, or before: < 0)."""
+    if not times:
+        return "no event"
+    index = min(range(len(times)), key=lambda n: abs(when - times[n]))
+    return f"{when - times[index]:+.2f} s after {events[index]!r}"
 
 
 def _wait_ready(workers: list[Worker], timeout: float = 90) -> None:
@@ -406,10 +434,14 @@ def _wait_ready(workers: list[Worker], timeout: float = 90) -> None:
 def verdict(figures: dict[str, Any]) -> list[str]:
     """What did not hold (empty: every guarantee held)."""
     problems = []
-    if figures["lost"]:
-        problems.append(f"{figures['lost']} task(s) never finished")
+    if figures["lost_unexplained"]:
+        problems.append(f"{figures['lost_unexplained']} task(s) never finished (not in kombu's pop/unacked gap)")
+    if len(figures["messages_vanished_in_kombu_gap"]) > figures["consumers_cut"]:
+        problems.append(f"more messages vanished in kombu's gap than processes or Redis died: {figures}")
     if figures["ok"] + figures["failed_clearly"] + figures["raw_errors"] + figures["lost"] != figures["tasks"]:
         problems.append("not every task was accounted for")
+    if figures["workers_exited_by_themselves"]:
+        problems.append(f"worker(s) exited by themselves: {figures['workers_exited_by_themselves']}")
     if figures["raw_errors"]:
         problems.append(f"raw errors reached callers: {figures['raw_errors_by_type']}")
     if figures["status_420"]:
@@ -436,6 +468,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--refreshers", type=int, default=50)
     p.add_argument("--sso-latency", type=float, default=1.0)
+    p.add_argument("--log-level", default="WARNING", help="the workers' log level (logs are in the run's directory)")
     p.add_argument("--keep", action="store_true", help="keep the run's directory (Redis, logs, database)")
     return p
 

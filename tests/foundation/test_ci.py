@@ -30,4 +30,5 @@ def test_the_default_run_leaves_out_only_the_steps_ci_runs_on_their_own() -> Non
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     addopts = shlex.split(cfg["tool:pytest"]["addopts"])
-    assert addopts[addopts.index("-m") + 1] == "not chaos and not demo"
+    # the demo's check is CI's own step; the bounded chaos run is part of the default run (#12)
+    assert addopts[addopts.index("-m") + 1] == "not demo"
