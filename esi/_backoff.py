@@ -21,9 +21,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
-__all__ = ["exponential", "in_process_wait_limit", "waiting_at_most"]
+__all__ = ["exponential", "in_process_wait_limit", "limit_waits", "unlimit_waits", "waiting_at_most"]
 
 _limit: ContextVar[float | None] = ContextVar("esi_in_process_wait_limit", default=None)
 
@@ -46,11 +46,21 @@ def in_process_wait_limit() -> float | None:
     return _limit.get()
 
 
+def limit_waits(seconds: float | None) -> Token[float | None]:
+    """Set the limit for the rest of this context (a task's run); hand the result to :func:`unlimit_waits`."""
+    return _limit.set(None if seconds is None else max(0.0, float(seconds)))
+
+
+def unlimit_waits(token: Token[float | None]) -> None:
+    """Restore the limit :func:`limit_waits` replaced."""
+    _limit.reset(token)
+
+
 @contextmanager
 def waiting_at_most(seconds: float | None) -> Iterator[None]:
     """Within the block, no ESI/SSO call sleeps longer than ``seconds`` in total (``None``: no limit)."""
-    token = _limit.set(None if seconds is None else max(0.0, float(seconds)))
+    token = limit_waits(seconds)
     try:
         yield
     finally:
-        _limit.reset(token)
+        unlimit_waits(token)

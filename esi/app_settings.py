@@ -249,6 +249,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ESI_PAGE_CONCURRENCY", 8, (int,), "Pages fetched at once for one X-Pages response.", "extra"),
     Setting(
+        "ESI_MAX_IN_PROCESS_WAIT",
+        5,
+        (int, float),
+        "Longest a Celery worker waits in place for ESI's Retry-After (seconds, in total per call); "
+        "a longer wait ends the call with EsiRetryLater and the task re-queues with that countdown.",
+        "extra",
+    ),
+    Setting(
         "ESI_TOKEN_REFRESH_MARGIN",
         60,
         (int, float),

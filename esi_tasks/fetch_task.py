@@ -13,7 +13,7 @@ from celery.utils import uuid
 
 from esi.client import get_client
 from esi.exceptions import EsiRequestError
-from esi_tasks import dedup, fetching, writes
+from esi_tasks import dedup, fetching, waits, writes  # noqa: F401  (waits: the worker wait limit handlers)
 from esi_tasks._keys import digest, fetch_identity
 from esi_tasks.base import EsiTask
 from esi_tasks.signals import fetch_failed

@@ -2,12 +2,19 @@
 
 The n-th retry (n = 0, 1, 2, ...) waits ``ESI_SERVER_ERROR_WAIT_EXPONENT * 2**n`` seconds plus
 up to 10 % jitter (:func:`esi._backoff.exponential`, shared with SSO and the tasks), or the
-server's ``Retry-After`` when it sends one (but never more than :data:`MAX_RETRY_AFTER`: a
-longer pause is the caller's business, e.g. a re-queued task).
+server's ``Retry-After`` when it sends one (capped by ``ESI_MAX_PAUSE``; more than
+:data:`MAX_RETRY_AFTER` is not waited for: the 5xx is raised and the caller decides).
 At most ``ESI_SERVER_ERROR_MAX_RETRIES`` retries follow the first attempt. 4xx answers are
 never retried, and neither is a 500: ESI answers 500 when it fails on that request itself
 (django-esi 10 did not retry it either, and apps' code and tests count on one request). Only
 idempotent requests are retried (see :func:`is_retry_safe`).
+
+Inside a Celery worker the tasks set an in-process wait limit (``ESI_MAX_IN_PROCESS_WAIT``,
+:func:`esi._backoff.waiting_at_most`): when ESI's ``Retry-After`` would make the waits of one
+call longer than that in total, the call ends with :class:`~esi.exceptions.EsiRetryLater`
+(``retry_after`` = ESI's wait) and the task re-queues itself with that countdown. The client's
+own backoff never sleeps past the limit either: the retries stop there, the last 5xx (or
+timeout) is raised, and Celery's retry policy takes over.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from esi._backoff import exponential
+from esi._backoff import exponential, in_process_wait_limit
 from esi.client._config import config
 from esi.client._spec import Operation
 from esi.client._transport import HttpAnswer
-from esi.exceptions import EsiConnectionError, EsiTimeout
+from esi.client.limits import pause_seconds
+from esi.exceptions import EsiConnectionError, EsiRetryLater, EsiTimeout
 
 __all__ = ["MAX_RETRY_AFTER", "RETRY_SAFE_POSTS", "RETRY_STATUSES", "RetryPolicy", "is_retry_safe"]
 
@@ -54,15 +62,10 @@ def is_retry_safe(op: Operation) -> bool:
 
 
 def _retry_after(response: HttpAnswer | None) -> float | None:
+    """ESI's ``Retry-After`` in seconds (a number or an HTTP date), capped by ``ESI_MAX_PAUSE``."""
     if response is None:
         return None
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+    return pause_seconds(response.headers.get("retry-after"))
 
 
 @dataclass
@@ -93,9 +96,12 @@ class RetryPolicy:
         """Call ``attempt`` until it gives a non-5xx answer or the retries are spent.
 
         The last 5xx response is returned (the caller raises it); the last timeout or
-        connection error is re-raised.
+        connection error is re-raised; :class:`~esi.exceptions.EsiRetryLater` when ESI asks for
+        a longer wait than the context's in-process limit allows.
         """
         retries = self._max_retries() if retry else 0
+        limit = in_process_wait_limit()
+        waited = 0.0
         n = 0
         while True:
             wait: float | None
@@ -105,15 +111,35 @@ class RetryPolicy:
                 if n >= retries:
                     raise
                 wait = self.delay(n)
+                if limit is not None and waited + (wait or 0.0) > limit:
+                    raise
                 reason = type(exc).__name__
             else:
                 if answer.status_code not in self.statuses or n >= retries:
                     return answer
+                asked = _retry_after(answer)
                 wait = self.delay(n, answer)
+                if limit is not None and (wait is None or waited + wait > limit):
+                    if asked is None:
+                        return answer  # our own backoff: stop here, the caller's policy retries later
+                    logger.info(
+                        "ESI %s: %s, asked to wait %.1f s; not waited in place (limit %.1f s)",
+                        label,
+                        answer.status_code,
+                        asked,
+                        limit,
+                    )
+                    raise EsiRetryLater(
+                        asked,
+                        f"ESI answered {answer.status_code} to {label} and asked to wait {asked:.1f} s, longer than "
+                        f"this worker waits in place (ESI_MAX_IN_PROCESS_WAIT = {limit:g} s); try again then.",
+                        answer.status_code,
+                    )
                 if wait is None:
                     return answer
                 reason = str(answer.status_code)
             assert wait is not None
             logger.warning("ESI %s: %s, retry %d of %d in %.2f s", label, reason, n + 1, retries, wait)
             self.sleep(wait)
+            waited += wait
             n += 1
