@@ -11,7 +11,8 @@ left Celery's default:
 - ``broker_transport_options["visibility_timeout"] = VISIBILITY_TIMEOUT``: a message taken but
   never acknowledged (its worker was killed, or the broker connection dropped) is delivered again
   after this many seconds. It must be longer than the longest countdown or ETA a task is sent
-  with (keep-fresh hops: 30 minutes) plus the longest run, or such tasks run twice; and every
+  with (a retry: ``retry_backoff_max`` 600 s plus up to half of it as jitter) plus the longest
+  run, or such tasks run twice; and every
   worker looks for such messages every 10 s (kombu's ``unacked_restore_interval`` with
   ``unacked_restore_throttle = 1``; kombu's default looks every 100 s);
 - ``worker_consumer = "esi_tasks.consumer:Consumer"``: Celery's consumer, except that a broker
@@ -57,18 +58,21 @@ __all__ = [
     "apply_reliability_defaults",
 ]
 
-#: Token refresh and the sweep: small, latency-sensitive, ahead of everything else.
+#: Token refresh, the sweep and the keep-fresh dispatcher: small, latency-sensitive, ahead of
+#: everything else (the dispatcher must not wait behind a deep fetch queue).
 TOKEN_QUEUE = "esi_tokens"
 #: Endpoint fetches, keep-fresh runs and scheduled fetches.
 DEFAULT_QUEUE = "esi"
-#: Seconds before an unacknowledged message is delivered again: the longest countdown/ETA
-#: (keep-fresh hops of 30 minutes) plus the longest run (10 minutes), not Celery's 1 hour.
+#: Seconds before an unacknowledged message is delivered again: longer than the longest
+#: countdown (a retry: 600 s backoff + 300 s jitter; a re-queue: ESI_MAX_PAUSE, 300 s; keep-fresh
+#: runs: 2 s) plus the longest run (10 minutes), with room; not Celery's 1 hour.
 VISIBILITY_TIMEOUT = 2400
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "esi_tasks.refresh_token": {"queue": TOKEN_QUEUE},
     "esi_tasks.refresh_token_lane": {"queue": TOKEN_QUEUE},
     "esi_tasks.refresh_tokens": {"queue": TOKEN_QUEUE},
+    "esi_tasks.keep_fresh_dispatch": {"queue": TOKEN_QUEUE},
     "esi_tasks.*": {"queue": DEFAULT_QUEUE},
 }
 

@@ -42,6 +42,7 @@ def test_token_tasks_are_routed_ahead_of_fetches(celery_app):
     assert queue_of("esi_tasks.refresh_token") == TOKEN_QUEUE
     assert queue_of("esi_tasks.refresh_tokens") == TOKEN_QUEUE
     assert queue_of("esi_tasks.refresh_token_lane") == TOKEN_QUEUE
+    assert queue_of("esi_tasks.keep_fresh_dispatch") == TOKEN_QUEUE  # never behind a deep fetch queue
     assert queue_of("esi_tasks.fetch_endpoint") == DEFAULT_QUEUE
     assert queue_of("esi_tasks.keep_fresh") == DEFAULT_QUEUE
     assert celery_app.conf.broker_transport_options["queue_order_strategy"] == "priority"
