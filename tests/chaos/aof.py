@@ -6,18 +6,20 @@ second round trip. A message taken by a process that dies (or whose Redis dies) 
 exists nowhere any more: :func:`vanished` finds those by replaying the AOF, so the run can tell
 a message lost in that gap (a documented kombu limit, docs/reliability.md) from any other loss.
 The chaos Redis never rewrites its AOF (``auto-aof-rewrite-percentage 0``), so it holds the
-whole history.
+whole history; :class:`Replay` reads it as it grows, so the run stops waiting for a task whose
+message is known to be gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Vanished", "commands", "vanished"]
+__all__ = ["Replay", "Vanished", "vanished"]
 
 
 @dataclass(frozen=True)
@@ -47,31 +49,24 @@ def _incr_files(directory: Path) -> list[Path]:
     return [path for _, path in sorted(files)]
 
 
-def commands(directory: Path) -> Iterator[list[bytes]]:
-    """Every command of the AOF in ``directory``; a command cut short by a SIGKILL ends it."""
-    for path in _incr_files(directory):
-        data = path.read_bytes()
-        i = 0
-        while i < len(data):
-            if data[i : i + 1] != b"*":
-                i += 1
-                continue
-            try:
-                end = data.index(b"\r\n", i)
-                count = int(data[i + 1 : end])
-                i = end + 2
-                args = []
-                for _ in range(count):
-                    end = data.index(b"\r\n", i)
-                    length = int(data[i + 1 : end])
-                    i = end + 2
-                    args.append(data[i : i + length])
-                    i += length + 2
-            except ValueError:
-                return
-            if i > len(data):
-                return  # the last command, cut short
-            yield args
+def _command(data: bytes, i: int) -> tuple[list[bytes], int] | None:
+    """The command starting at ``data[i]`` and where the next one starts; None when cut short."""
+    try:
+        end = data.index(b"\r\n", i)
+        count = int(data[i + 1 : end])
+        i = end + 2
+        args = []
+        for _ in range(count):
+            end = data.index(b"\r\n", i)
+            length = int(data[i + 1 : end])
+            i = end + 2
+            if i + length + 2 > len(data):
+                return None
+            args.append(data[i : i + length])
+            i += length + 2
+    except ValueError:
+        return None
+    return args, i
 
 
 def _task(raw: bytes) -> tuple[str, str, str] | None:
@@ -84,41 +79,79 @@ def _task(raw: bytes) -> tuple[str, str, str] | None:
         return None
 
 
-def vanished(directory: Path) -> list[Vanished]:
-    """Task messages taken off a queue (db 0) and never recorded as unacknowledged."""
-    lists: dict[bytes, list[bytes]] = {}
-    taken: dict[str, Vanished] = {}
-    recorded: set[str] = set()
-    clock = 0.0
-    db = 0
-    for args in commands(directory):
+class Replay:
+    """The queues (db 0) as the AOF has them, replayed as far as it is written."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.offsets: dict[Path, int] = {}
+        self.lists: dict[bytes, deque[bytes]] = {}
+        self.taken: dict[str, Vanished] = {}  # delivery tag -> message taken, not (yet) recorded
+        self.seen: dict[str, float] = {}  # delivery tag -> when this replay first saw it so
+        self.clock = 0.0
+        self.db = 0
+
+    def advance(self) -> None:
+        """Replay what was written since the last call (a command cut short waits for the next)."""
+        for path in _incr_files(self.directory):
+            data = path.read_bytes()
+            i = self.offsets.get(path, 0)
+            while i < len(data):
+                if data[i : i + 1] != b"*":
+                    i += 1
+                    continue
+                found = _command(data, i)
+                if found is None:
+                    break
+                self._apply(found[0])
+                i = found[1]
+            self.offsets[path] = i
+        now = time.monotonic()
+        for tag in self.taken:
+            self.seen.setdefault(tag, now)
+
+    def _apply(self, args: list[bytes]) -> None:
         op = args[0].upper()
         if op == b"SELECT":
-            db = int(args[1])
-            continue
-        if db != 0 or len(args) < 2:
-            continue
+            self.db = int(args[1])
+            return
+        if self.db != 0 or len(args) < 2:
+            return
         key = args[1]
         if op == b"HSET" and key == b"unacked" and len(args) > 2:
-            recorded.add(args[2].decode())
+            tag = args[2].decode()
+            self.taken.pop(tag, None)
+            self.seen.pop(tag, None)
         elif op == b"ZADD" and key == b"unacked_index" and len(args) > 2:
             with contextlib.suppress(ValueError):
-                clock = float(args[2])
+                self.clock = float(args[2])
         elif op in (b"LPUSH", b"RPUSH"):
-            items = lists.setdefault(key, [])
+            items = self.lists.setdefault(key, deque())
             for value in args[2:]:
                 if op == b"LPUSH":
-                    items.insert(0, value)
+                    items.appendleft(value)
                 else:
                     items.append(value)
         elif op in (b"RPOP", b"LPOP"):
-            items = lists.get(key, [])
+            items = self.lists.get(key)
             if items:
-                found = _task(items.pop() if op == b"RPOP" else items.pop(0))
+                found = _task(items.pop() if op == b"RPOP" else items.popleft())
                 if found is not None:
                     task_id, task, tag = found
-                    taken[tag] = Vanished(task_id, task, tag, key.decode(errors="replace"), clock)
+                    self.taken[tag] = Vanished(task_id, task, tag, key.decode(errors="replace"), self.clock)
         elif op in (b"DEL", b"UNLINK"):
             for name in args[1:]:
-                lists.pop(name, None)
-    return [message for tag, message in taken.items() if tag not in recorded]
+                self.lists.pop(name, None)
+
+    def vanished(self, settled: float = 0.0) -> list[Vanished]:
+        """Task messages taken and not recorded as unacknowledged ``settled`` s after this replay
+        first saw them taken (0: as of now, for a Redis that is done)."""
+        now = time.monotonic()
+        return [m for tag, m in self.taken.items() if now - self.seen.get(tag, now) >= settled]
+
+
+def vanished(directory: Path) -> list[Vanished]:
+    """Task messages taken off a queue (db 0) and never recorded as unacknowledged."""
+    replay = Replay(directory)
+    replay.advance()
+    return replay.vanished()
