@@ -55,6 +55,11 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # A file, not :memory:, so that real Celery workers in other threads/processes see the data.
     DATABASES["default"]["TEST"]["NAME"] = os.path.join(os.path.dirname(__file__), f"test-{os.getpid()}.sqlite3")
 
+_xdist_urls = os.environ.get("ESI_TEST_XDIST_REDIS_URLS", "").split()  # tests/conftest.py, under -n N
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _xdist_urls and _xdist_worker.startswith("gw"):
+    # This worker's own server; exported, so the workers, beats and projects a test starts use it too.
+    os.environ["ESI_TEST_REDIS_URL"] = _xdist_urls[int(_xdist_worker[2:]) % len(_xdist_urls)]
 ESI_TEST_REDIS_URL = os.environ.get("ESI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ESI_REDIS_URL = ESI_TEST_REDIS_URL
 CELERY_BROKER_URL = ESI_TEST_REDIS_URL

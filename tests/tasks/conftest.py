@@ -1,8 +1,8 @@
 """Real Celery workers for the task tests: a threads pool in-process, prefork in a subprocess.
 
 Both use the Redis broker of ``ESI_TEST_REDIS_URL`` and the simulator of the session. The
-broker database is flushed before each worker starts (``redis_client``), so every test gets
-empty queues; workers are per test for the same reason.
+threads worker is one per session (``tests.workers``: drained after every test, so every test
+gets empty queues and no task of an earlier test); prefork workers are per test.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import connection
 from django.utils import timezone
 
 from tests.celery_app import app as test_app
+from tests.workers import QUEUES, SessionWorker
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUES = ["esi_tokens", "esi", "celery"]
 
 
 @pytest.fixture
@@ -48,19 +47,21 @@ def fast_policy(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(task, "requeue_jitter_max", 0.2)
 
 
-@pytest.fixture
-def threads_worker(redis_client: Any, esi_sim: Any, fast_policy: None) -> Iterator[Any]:
-    """An in-process worker (threads pool, 4 threads) consuming every ESI queue."""
-    with start_worker(
-        test_app,
-        pool="threads",
-        concurrency=4,
-        queues=QUEUES,
-        perform_ping_check=True,
-        shutdown_timeout=30,
-        loglevel="WARNING",
-    ) as worker:
+@pytest.fixture(scope="session")
+def session_threads_worker() -> Iterator[SessionWorker]:
+    worker = SessionWorker()
+    try:
         yield worker
+    finally:
+        worker.close()
+
+
+@pytest.fixture
+def threads_worker(
+    redis_client: Any, esi_sim: Any, fast_policy: None, session_threads_worker: SessionWorker
+) -> Iterator[Any]:
+    """The session's in-process worker (threads pool, 4 threads) consuming every ESI queue."""
+    yield from session_threads_worker.for_test()
 
 
 def _database_url() -> str:
