@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -52,8 +53,9 @@ __all__ = [
     "unavailable",
 ]
 
-#: Every error redis-py raises for a Redis that is down, slow, restarting or read-only.
-REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+#: Every error redis-py raises for a Redis that is down, slow, restarting or read-only (its
+#: cluster client's own errors do not derive from ``RedisError``).
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, RedisClusterException, OSError)
 
 _PLAIN = ("redis", "rediss", "unix")
 _CLUSTER = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
@@ -180,7 +182,10 @@ def _build(url: str) -> redis.Redis:
         # Node connections get the timeouts (redis-py keeps health checks and per-command
         # retries to itself in cluster mode); ``retry`` covers MOVED/ASK, failovers and timeouts.
         startup = [ClusterNode(h, p) for h, p in target.nodes[1:]]  # type: ignore[no-untyped-call]
-        cluster = RedisCluster.from_url(target.url, startup_nodes=startup, retry=_retry(), **_timeouts())
+        try:  # the cluster client asks a node for the slot map right away
+            cluster = RedisCluster.from_url(target.url, startup_nodes=startup, retry=_retry(), **_timeouts())
+        except RedisClusterException as exc:  # not cached: the next get_redis() tries again
+            raise redis.ConnectionError(f"no node of the Redis Cluster at ESI_REDIS_URL answered: {exc}") from exc
         return cast(redis.Redis, cluster)  # the same command API for everything this project sends
     if target.kind == "sentinel":
         options = dict(target.options)
@@ -218,7 +223,9 @@ def get_redis() -> redis.Redis:
     """The process-wide Redis client for ``ESI_REDIS_URL`` (bytes responses, pooled).
 
     On Redis Cluster it is a :class:`redis.cluster.RedisCluster` (typed as ``redis.Redis``: the
-    commands this project sends are the same; see :func:`is_cluster`).
+    commands this project sends are the same; see :func:`is_cluster`). Building one asks a node
+    for the slot map, so on a cluster that does not answer this raises ``redis.ConnectionError``
+    (one of :data:`REDIS_ERRORS`); call it where such errors are handled.
     """
     url: str = esi_settings.ESI_REDIS_URL
     key = (os.getpid(), url)

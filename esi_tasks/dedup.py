@@ -200,8 +200,8 @@ def claim_or_holder(key: str, task_id: str, ttl: float, *, pending: bool = False
     ``pending``: the claim is taken before its message is sent, marked so that nobody is handed
     it until :func:`confirm`; a pending claim of someone else is not shared (``None``: send).
     """
-    lock = ClaimLock(key, ttl)
     try:
+        lock = ClaimLock(key, ttl)
         attempts = 3
         patience = time.monotonic() + PENDING_WAIT
         while attempts > 0:

@@ -440,7 +440,11 @@ class EsiClient:
         A hit cancels the reservation (one more round trip, only for entries this process has not
         seen fresh before). If Redis fails, the read is a miss and the first attempt acquires alone.
         """
-        trip = RoundTrip(self.cache.redis())
+        try:
+            trip = RoundTrip(self.cache.redis())  # a cluster client may fail to build
+        except REDIS_ERRORS as exc:
+            logger.warning("ESI cache read failed, calling ESI instead: %s", exc)
+            return None, None
         index = trip.add("get", key)
         pending = limiter.acquire_in(trip, op.rate_limit, identity)
         try:
@@ -461,7 +465,11 @@ class EsiClient:
         """Settle the answered request and store its entry in one round trip (either may be absent)."""
         if reservation is None and (key is None or entry is None):
             return
-        trip = RoundTrip(self.cache.redis())
+        try:
+            trip = RoundTrip(self.cache.redis())  # a cluster client may fail to build
+        except REDIS_ERRORS as exc:
+            logger.warning("ESI cache write failed (and the shared limits did not record the answer): %s", exc)
+            return
         if reservation is not None:
             limiter.settle_in(trip, reservation, response.status_code, response.headers)
         if key is not None and entry is not None:

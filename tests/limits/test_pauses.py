@@ -32,10 +32,12 @@ def warnings_of_limits() -> Any:
             records.append(record)
 
     logger = logging.getLogger("esi.client")
-    handler = Keep(logging.WARNING)
+    handler, level = Keep(logging.WARNING), logger.level
     logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)  # whatever an earlier Celery worker set the root logger to
     yield records
     logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def limiter_keys(redis_client: Any) -> list[bytes]:

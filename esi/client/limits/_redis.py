@@ -34,7 +34,7 @@ from esi.app_settings import esi_settings
 from esi.client.limits import _rules as rules
 from esi.client.limits._model import Limiter, Pending, RateLimitGroup, Reservation, RoundTrip
 from esi.client.limits._scripts import AcquireArgs, KeySpace, SettleArgs, Settled, Verdict, source
-from esi.exceptions import EsiConfigurationError, EsiErrorLimited, EsiRateLimited
+from esi.exceptions import EsiConfigurationError, EsiErrorLimited, EsiRateLimited, RedisUnavailable
 from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
 
 __all__ = ["RedisLimiter", "get_limiter", "reset_limiter"]
@@ -62,9 +62,10 @@ class RedisLimiter(Limiter):
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _redis(self) -> redis.Redis:
+    def _redis(self, what: str = _CHECKING) -> redis.Redis:
         try:
-            return self._redis_factory()
+            with unavailable(what):  # a cluster client asks for the slot map when built
+                return self._redis_factory()
         except ValueError as exc:  # a malformed ESI_REDIS_URL
             raise EsiConfigurationError(f"ESI_REDIS_URL is not usable: {exc}") from exc
 
@@ -228,15 +229,25 @@ class RedisLimiter(Limiter):
         an error-limit unit), which errs on the safe side.
         """
         call = self._settle_call(reservation, status, headers)
-        if call is not None:
-            self._run_settle(self._redis(), call)
+        if call is None:
+            return
+        try:
+            client = self._redis()
+        except RedisUnavailable as exc:
+            _settle_failed(exc)
+            return
+        self._run_settle(client, call)
 
     def settle_in(self, trip: RoundTrip, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
         """:meth:`settle` in the same round trip as ``trip``'s other commands (the cache write)."""
         call = self._settle_call(reservation, status, headers)
         if call is None:
             return
-        client = self._redis()
+        try:
+            client = self._redis()
+        except RedisUnavailable as exc:
+            _settle_failed(exc)
+            return
         if not trip.shares(client):
             self._run_settle(client, call)
             return
@@ -272,7 +283,7 @@ class RedisLimiter(Limiter):
                 "ends_in": down if down > 0 else None,
             },
         }
-        client = self._redis()
+        client = self._redis("reading ESI's limits")
         with unavailable("reading ESI's limits"):
             labels = sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(self.keys.groups))
             keys: list[str] = [self.keys.err, self.keys.inflight, self.keys.groups]
@@ -323,7 +334,7 @@ class RedisLimiter(Limiter):
 
     def clear(self) -> int:
         """Forget every recorded budget and pause (operators: after a wrong setting). -> keys deleted."""
-        client = self._redis()
+        client = self._redis("clearing ESI's limits")
         with unavailable("clearing ESI's limits"):
             keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
             return int(client.delete(*keys)) if keys else 0
