@@ -65,9 +65,12 @@ LOOKAHEAD = 2.0
 LEASE = 600.0
 #: How long the tick token lives without a tick (then :func:`ensure_ticking` starts a new one).
 TICK_GUARD = 10.0
-#: Chains claimed per script call, and the most runs one tick sends.
-BATCH = 2000
-MAX_PER_TICK = 50_000
+#: Chains claimed per script call (what one round of sending publishes).
+BATCH = 200
+#: Seconds one tick may spend sending: a tick never holds a worker for long, and what it did not
+#: reach stays due (unclaimed, counted by ``keep_fresh.count_late()``) for the next tick. One
+#: tick publishes a few hundred to a few thousand runs a second (Celery's publish cost).
+TICK_BUDGET = 0.8
 
 # Claim: the members due by ARGV[1] (at most ARGV[3]) get the score ARGV[2] (the lease).
 _CLAIM = """
@@ -103,35 +106,35 @@ def _send_runs(app: Any, claimed: list[tuple[str, float]], now: float) -> int:
     options = results.scheduled_options()
     gone: list[str] = []
     sent = 0
-    for (identity, due), (call, task_id) in zip(claimed, rows, strict=True):
-        if call is None:
-            gone.append(identity)
-            continue
-        operation, kwargs = json.loads(call)
-        task.apply_async(
-            (operation,), kwargs, task_id=_text(task_id) if task_id else None, eta=_eta(due, now), **options
-        )
-        sent += 1
+    with app.producer_or_acquire() as producer:  # one producer for the batch, not one per message
+        for (identity, due), (call, task_id) in zip(claimed, rows, strict=True):
+            if call is None:
+                gone.append(identity)
+                continue
+            operation, kwargs = json.loads(call)
+            run_id = _text(task_id) if task_id else None
+            task.apply_async((operation,), kwargs, task_id=run_id, eta=_eta(due, now), producer=producer, **options)
+            sent += 1
     if gone:
         r.zrem(DUE_KEY, *gone)
     return sent
 
 
-def dispatch(app: Any = None, now: float | None = None) -> int:
-    """Send every run due within :data:`LOOKAHEAD` seconds; how many were sent."""
+def dispatch(app: Any = None, now: float | None = None, budget: float = TICK_BUDGET) -> int:
+    """Send the runs due within :data:`LOOKAHEAD` seconds, for at most ``budget`` seconds; how
+    many were sent (``now``: the time to dispatch for, tests only)."""
     app = app or current_app
     script = _claim_script()
     sent = 0
-    while sent < MAX_PER_TICK:
-        now = time.time() if now is None else now
-        raw = script(keys=[DUE_KEY], args=[now + LOOKAHEAD, now + LEASE, BATCH])
+    started = time.monotonic()
+    while True:
+        at = time.time() if now is None else now
+        raw = script(keys=[DUE_KEY], args=[at + LOOKAHEAD, at + LEASE, BATCH])
         claimed = [(_text(raw[i]), float(raw[i + 1])) for i in range(0, len(raw), 2)]
         if claimed:
-            sent += _send_runs(app, claimed, now)
-        if len(claimed) < BATCH:
-            break
-        now = None
-    return sent
+            sent += _send_runs(app, claimed, at)
+        if len(claimed) < BATCH or time.monotonic() - started > budget:
+            return sent
 
 
 def _send_tick(app: Any, token: str, countdown: float | None = None) -> None:

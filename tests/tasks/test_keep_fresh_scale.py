@@ -189,3 +189,27 @@ def test_no_run_lands_while_the_cached_copy_is_still_fresh(threads_worker, esi_s
     time.sleep(0.5)  # the run under way finishes its request
     requests = sum(esi_sim.stats()["by_route"]["GetStatus"].values())
     assert requests >= len(runs) - 1 >= 4, (requests, len(runs))  # the last run may have seen the cancel
+
+
+def test_the_dispatcher_beat_entry_is_installed_alone_by_its_migration(esi_sim):
+    """Migration 0005 adds the dispatcher's entry only: defaults a site deleted stay deleted."""
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import PeriodicTask
+
+    PeriodicTask.objects.all().delete()
+    importlib.import_module("esi_tasks.migrations.0005_keep_fresh_dispatcher").install(apps, None)
+    (entry,) = PeriodicTask.objects.all()
+    assert entry.name == "esi: keep-fresh dispatcher" and entry.task == dispatcher.DISPATCH_TASK
+    assert entry.interval.every == 60 and entry.interval.period == "seconds" and entry.enabled
+
+
+def test_a_tick_sends_for_a_bounded_time_and_leaves_the_rest_due(redis_client, esi_sim, celery_app, published):
+    keep_fresh.start_many("GetCharactersDetail", _ids(500), spread=0)  # all due at once
+    assert dispatcher.dispatch(celery_app, budget=0) == dispatcher.BATCH  # one round, then the budget is spent
+    still_due = get_redis().zcount(dispatcher.DUE_KEY, "-inf", time.time() + dispatcher.LOOKAHEAD)
+    assert still_due == 500 - dispatcher.BATCH  # not claimed: the next tick sends them
+    assert dispatcher.dispatch(celery_app, budget=3600) == 500 - dispatcher.BATCH  # until none is due
+    runs = [m for m in published.messages if m["task"] == "esi_tasks.keep_fresh"]
+    assert len(runs) == 500 and len({m["id"] for m in runs}) == 500
