@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+from esi.app_settings import esi_settings
 from esi.exceptions import EsiConfigurationError, InvalidParameter
 
 __all__ = ["DATA_DIR", "OLDEST_DATE", "bundled", "bundled_dates", "check_date", "default_date", "newest_date"]
@@ -83,8 +84,6 @@ def check_date(value: object, *, name: str = "compatibility_date") -> str:
 
 def default_date() -> str:
     """``ESI_COMPATIBILITY_DATE`` as ``YYYY-MM-DD``; EsiConfigurationError when it is not a valid date."""
-    from esi.app_settings import esi_settings
-
     try:
         return check_date(esi_settings.ESI_COMPATIBILITY_DATE, name="ESI_COMPATIBILITY_DATE")
     except InvalidParameter as exc:

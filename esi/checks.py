@@ -12,9 +12,11 @@ import ipaddress
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from esi._dates import check_date
 from esi.app_settings import SETTINGS, esi_settings
 from esi.exceptions import EsiConfigurationError, EsiRequestError
 from esi.redis_pool import parse_redis_url
@@ -142,8 +144,6 @@ def _check_metrics() -> list[CheckMessage]:
 
 def _check_encryption_keys() -> list[CheckMessage]:
     """Every ``ESI_TOKEN_ENCRYPTION_KEYS`` entry must be a Fernet key (docs/security.md)."""
-    from cryptography.fernet import Fernet
-
     keys = esi_settings.ESI_TOKEN_ENCRYPTION_KEYS
     if not isinstance(keys, list | tuple):
         return []  # reported as a type error already
@@ -238,8 +238,6 @@ def _check_misc() -> list[CheckMessage]:
         )
     date = esi_settings.valid_or_none("ESI_COMPATIBILITY_DATE")
     if date is not None:
-        from esi._dates import check_date
-
         try:
             check_date(date, name="ESI_COMPATIBILITY_DATE")
         except EsiRequestError as exc:  # malformed, before 2020-01-01 or in the future: names the valid dates

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET
 from esi.exceptions import SSOCallbackError, SSOError, SSOUnavailable
 from esi.login import finish_login, start_login
 from esi.managers import scope_names_of
+from esi.models import CallbackRedirect
 
 if TYPE_CHECKING:
     from esi.models import Token
@@ -104,8 +105,6 @@ def select_token(
 
 
 def _restart_url(request: HttpRequest) -> str:
-    from esi.models import CallbackRedirect
-
     state = request.GET.get("state")
     key = request.session.session_key
     # Only this browser's own login: anyone else holding the state must not learn its next/scopes.

@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import esi
 from esi._dates import check_date
 from esi.app_settings import esi_settings
 from esi.client import EsiClient, EsiResponse, get_client
@@ -402,8 +403,6 @@ def provider_user_agent(appname: str, version: str, url: str | None = None) -> s
 
     The app's name in PascalCase and the contact from ``ESI_USER_CONTACT_EMAIL``, as CCP asks.
     """
-    import esi
-
     name = "".join(part[:1].upper() + part[1:] for part in re.split(r"[\s_\-]+", appname.strip()) if part)
     contact = "; ".join(c for c in (esi_settings.ESI_USER_CONTACT_EMAIL, f"+{url}" if url else "") if c)
     return f"{name}/{version} ({contact}) DjangoEsi/{esi.__version__} (+{esi.__url__})"

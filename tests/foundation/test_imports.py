@@ -48,13 +48,7 @@ LEGITIMATE: dict[str, str] = {
 
 # "module:function -> imported module": "cycle" or "top" (see the module docstring). Shrink me.
 OFFENDERS: dict[str, str] = {
-    "esi._dates:default_date -> esi.app_settings": "top",
-    "esi.checks:_check_encryption_keys -> cryptography.fernet": "top",
-    "esi.checks:_check_misc -> esi._dates": "top",
-    "esi.compat.openapi_clients:provider_user_agent -> esi": "top",
-    "esi.management.commands.esi_encrypt_tokens:Command._run -> esi.models": "top",
     "esi.sso._http:sso_headers -> esi.client._transport": "top",
-    "esi.views:_restart_url -> esi.models": "top",
     "esi_tasks.admin:EndpointScheduleAdmin.run_now -> esi_tasks.tasks": "top",
     "esi_tasks.admin:EndpointScheduleForm.__init__ -> esi._dates": "top",
     "esi_tasks.admin:EndpointScheduleForm._check_crontab -> celery.schedules": "top",

@@ -21,6 +21,7 @@ from django.db.models.functions import Cast
 
 from esi import _crypto
 from esi.exceptions import EsiError
+from esi.models import Token
 
 _STORED = Cast("refresh_token", output_field=TextField())  # the column as stored, not decrypted
 
@@ -51,8 +52,6 @@ class Command(BaseCommand):
             )
 
     def _run(self, check: bool, batch_size: int) -> tuple[int, int, int]:
-        from esi.models import Token
-
         rows = (
             Token.objects.exclude(refresh_token__isnull=True)
             .exclude(refresh_token="")
