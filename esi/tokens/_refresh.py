@@ -133,6 +133,7 @@ def ensure_fresh(token: Token, force: bool = False, renewed: Renewal | None = No
             return Outcome.FRESH
         if not token.refresh_token:
             raise NotRefreshableError(f"{describe(token)} lost its refresh token; log the character in again.")
+        check_readable(token)  # the re-read row's, too
         _refresh_locked(token, lock)
     return Outcome.REFRESHED
 
