@@ -26,14 +26,16 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.commands.core import Script
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -49,6 +51,7 @@ __all__ = [
     "is_cluster",
     "mget",
     "parse_redis_url",
+    "queue_script",
     "reset_redis",
     "unavailable",
 ]
@@ -251,6 +254,27 @@ def mget(client: Any, keys: list[str]) -> list[Any]:
     if is_cluster(client):
         return list(client.mget_nonatomic(keys))
     return list(client.mget(keys))
+
+
+_loaded_in: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def queue_script(pipe: Any, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> None:
+    """Queue ``script`` on ``pipe`` (a pipeline of :func:`get_redis`'s client).
+
+    redis-py's cluster pipeline refuses ``script(..., client=pipe)`` (EVALSHA is blocked as a
+    pipeline method), so there the script is loaded on every master once per pipeline
+    (``SCRIPT LOAD``, idempotent) and ``EVALSHA`` is queued as a plain command whose keys pick
+    the master. On one server redis-py's own pipeline support is used (it loads what is missing).
+    """
+    if not isinstance(pipe, ClusterPipeline):
+        script(keys=list(keys), args=list(args), client=pipe)
+        return
+    loaded = _loaded_in.setdefault(pipe, set())
+    if script.sha not in loaded:
+        script.registered_client.script_load(script.script)
+        loaded.add(script.sha)
+    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
 
 def reset_redis() -> None:

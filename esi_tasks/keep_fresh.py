@@ -32,7 +32,7 @@ from celery.utils import uuid
 from esi._dates import default_date
 from esi.client import get_client
 from esi.exceptions import EsiRequestError
-from esi.redis_pool import get_redis
+from esi.redis_pool import get_redis, queue_script
 from esi_tasks import dispatcher, fetching
 from esi_tasks._chain_list import START_BATCH, Chain, chains, count, count_late, stop_all
 from esi_tasks._keys import canonical_operation, digest, fetch_identity
@@ -244,7 +244,7 @@ def start_many(
             when = now + (at + i + random.random()) * step
             call = json.dumps([operation, kwargs], separators=(",", ":"))
             ttl = _ttl(max(FALLBACK_PERIOD, when - now))
-            create(keys=[_key(identity)], args=[chain_id, call, _iso(when), uuid(), ttl], client=pipe)
+            queue_script(pipe, create, [_key(identity)], [chain_id, call, _iso(when), uuid(), ttl])  # Cluster too
             due[identity] = when
         pipe.zadd(DUE_KEY, due, nx=True)  # a running chain keeps its next run
         answers = pipe.execute()

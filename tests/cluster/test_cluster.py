@@ -18,6 +18,8 @@ from esi.exceptions import EsiNotFound
 from esi.models import Token
 from esi.redis_pool import get_redis, mget
 from esi.tokens import token_lock
+from esi_tasks import keep_fresh
+from esi_tasks.dispatcher import DUE_KEY
 from esi_tasks.tasks import fetch_endpoint
 from tests.celery_app import app as test_app
 from tests.cluster.servers import LocalCluster
@@ -157,3 +159,14 @@ def test_a_forked_process_builds_its_own_cluster_client(on_cluster: RedisCluster
     child.join(60)
     assert child.exitcode == 0 and out.get(timeout=5) == (True, True)
     assert on_cluster.get("esi:fork-test") == b"from the child"  # and the parent's client still works
+
+
+@pytest.mark.django_db
+def test_keep_fresh_chains_start_in_bulk_on_the_cluster(on_cluster: RedisCluster, redis_cluster: LocalCluster) -> None:
+    params = [{"type_id": n} for n in range(34, 64)]
+    ids = keep_fresh.start_many("GetUniverseTypesTypeId", params, spread=60)
+    assert len(set(ids)) == 30 and all(keep_fresh.is_active(i) for i in ids)
+    assert on_cluster.zcard(DUE_KEY) == 30
+    assert all(redis_cluster.keys_per_master("esi_tasks:keep:*").values())  # chains spread over the masters
+    assert keep_fresh.start_many("GetUniverseTypesTypeId", params, spread=60) == ids  # running chains are kept
+    assert keep_fresh.cancel_chain(ids[0]) and not keep_fresh.is_active(ids[0])
