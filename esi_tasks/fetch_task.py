@@ -23,8 +23,16 @@ __all__ = ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs
 logger = logging.getLogger(__name__)
 
 #: Keyword arguments of ``fetch_endpoint`` that are options, not ESI parameters.
-FETCH_OPTIONS = ("token_id", "all_pages", "language", "force_refresh", "compatibility_date")
+FETCH_OPTIONS = ("token_id", "all_pages", "language", "force_refresh", "compatibility_date", "on_page")
 _NO_DEDUP_OPTIONS = ("chain", "chord", "group_id", "countdown", "eta")
+
+
+def _identity_of(operation: str, options: dict[str, Any], params: dict[str, Any]) -> str:
+    """:func:`~esi_tasks._keys.fetch_identity` of a fetch; a streamed one (``on_page``) is another fetch."""
+    on_page = options.pop("on_page", None)
+    if on_page:
+        params = {**params, "@on_page": on_page}
+    return fetch_identity(operation, params, **options)
 
 
 def split_fetch_kwargs(
@@ -58,7 +66,7 @@ def _identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | None:
     operation, options, params = split_fetch_kwargs(args, kwargs)
     if not isinstance(operation, str):
         return None
-    return fetch_identity(operation, params, **options)
+    return _identity_of(operation, options, params)
 
 
 def _shared_read_identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | None:
@@ -74,12 +82,14 @@ def _shared_read_identity(args: Any, kwargs: Mapping[str, Any] | None) -> str | 
         return None
     if op.method != "get":
         return None
-    return fetch_identity(op.id, params, **options)
+    return _identity_of(op.id, options, params)
 
 
-def _running_identity(call: fetching.PreparedFetch, all_pages: bool) -> str:
+def _running_identity(call: fetching.PreparedFetch, all_pages: bool, on_page: str | None = None) -> str:
     """Identical running fetches share this: the prepared call's cache key (operation, values,
-    language, date, character) and whether every page is asked for."""
+    language, date, character), whether every page is asked for, and where pages are streamed."""
+    if on_page:
+        return digest(call.call.key, True, call.call.force_refresh, on_page)
     return digest(call.call.key, bool(all_pages), call.call.force_refresh)
 
 
@@ -164,10 +174,12 @@ class FetchTask(EsiTask):
         language: str | None = None,
         force_refresh: bool = False,
         compatibility_date: str | None = None,
+        on_page: str | None = None,
         params: dict[str, Any],
     ) -> fetching.FetchOutcome:
         """Prepare the fetch once, then run it under the policy and the running claim; send
-        ``endpoint_fetched``."""
+        ``endpoint_fetched``. With ``on_page`` (a task name) every page is streamed to that task
+        (:func:`esi_tasks.fetching.stream`) and the outcome is a summary."""
         task_id = self.request.id
         in_worker = bool(task_id) and not self.request.is_eager
         queued = self._queued_identity()
@@ -183,8 +195,12 @@ class FetchTask(EsiTask):
                     params=params,
                     compatibility_date=compatibility_date,
                 )
-                with writes.guard(task_id, prepared.operation), self._running(prepared, all_pages, in_worker):
-                    outcome = fetching.run(prepared, all_pages=all_pages)
+                running = self._running(prepared, all_pages, on_page, in_worker)
+                with writes.guard(task_id, prepared.operation), running:
+                    if on_page:
+                        outcome = fetching.stream(prepared, on_page, sender=self.__class__)
+                    else:
+                        outcome = fetching.run(prepared, all_pages=all_pages)
         except Retry:
             raise  # re-queued or retried: still queued, keep the queued claim
         except BaseException:
@@ -195,14 +211,16 @@ class FetchTask(EsiTask):
         return outcome
 
     @contextmanager
-    def _running(self, prepared: fetching.PreparedFetch, all_pages: bool, in_worker: bool) -> Iterator[None]:
+    def _running(
+        self, prepared: fetching.PreparedFetch, all_pages: bool, on_page: str | None, in_worker: bool
+    ) -> Iterator[None]:
         """Hold the running claim of this fetch; an identical one running already re-queues this copy
         (it then finds the answer in the cache), up to :attr:`max_requeues` times."""
         task_id = self.request.id
         if not in_worker:
             yield
             return
-        claim_key: str | None = dedup.running_key(_running_identity(prepared, all_pages))
+        claim_key: str | None = dedup.running_key(_running_identity(prepared, all_pages, on_page))
         assert claim_key is not None
         other = dedup.claim(claim_key, task_id, self.running_timeout)
         if other is not None and self.requeue_count() < self.max_requeues:

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from esi.client import EsiClient, Operation, PreparedCall, get_client
-from esi_tasks.signals import endpoint_fetched
+from celery import current_app
+
+from esi.client import EsiClient, EsiResponse, Operation, PreparedCall, get_client
+from esi_tasks.signals import endpoint_fetched, page_fetched
 from esi_tasks.tokens import resolve_token
 
 if TYPE_CHECKING:
     from esi.models import Token
 
-__all__ = ["FetchOutcome", "PreparedFetch", "fetch", "prepare", "response_meta", "run"]
+__all__ = ["FetchOutcome", "PreparedFetch", "fetch", "prepare", "response_meta", "run", "stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,60 @@ def run(fetch: PreparedFetch, *, all_pages: bool = False) -> FetchOutcome:
         token_id=token.pk if token is not None else None,
         expires=response.expires,
         fresh_for=_fresh_for(response),
+    )
+
+
+def stream(fetch: PreparedFetch, on_page: str | None = None, *, sender: type | None = None) -> FetchOutcome:
+    """Hand every page of a prepared fetch to the task named ``on_page`` and to ``page_fetched``
+    receivers as it arrives, holding no more than the crawl's window of pages; the outcome's data
+    is a summary: ``{"operation", "pages", "rows", "etag", "last_modified", "expires"}``.
+
+    Each ``on_page`` task gets ``(data,)`` and the keywords ``operation``, ``params``, ``page``,
+    ``pages``, ``etag``, ``last_modified``, ``expires``, ``token_id``. A page of another snapshot
+    ends the crawl with ``EsiSnapshotChanged`` (the task retries it from page 1: a callback may
+    see a page twice, ``last_modified`` tells the snapshots apart).
+    """
+    call, token, client = fetch.call, fetch.token, fetch.client
+    token_id = token.pk if token is not None else None
+    first: EsiResponse | None = None
+    pages = rows = 0
+    expires: list[dt.datetime] = []
+    for page in client.stream(call):
+        first = first or page
+        pages += 1
+        rows += len(page.data) if isinstance(page.data, list) else int(page.data is not None)
+        if page.expires is not None:
+            expires.append(page.expires)
+        facts = {
+            "operation": call.operation.id,
+            "params": fetch.params,
+            "page": page.page or 1,
+            "pages": page.pages or 1,
+            "etag": page.etag,
+            "last_modified": _iso(page.last_modified),
+            "expires": _iso(page.expires),
+            "token_id": token_id,
+        }
+        if on_page:
+            current_app.send_task(on_page, args=(page.data,), kwargs=facts)
+        page_fetched.send(sender=sender or FetchOutcome, data=page.data, **facts)
+    assert first is not None
+    soonest = min(expires) if expires else None
+    summary = {
+        "operation": call.operation.id,
+        "pages": pages,
+        "rows": rows,
+        "etag": first.etag,
+        "last_modified": _iso(first.last_modified),
+        "expires": _iso(soonest),
+    }
+    return FetchOutcome(
+        operation=call.operation.id,
+        params=fetch.params,
+        data=summary,
+        meta={**response_meta(first), "pages": pages},
+        token_id=token_id,
+        expires=soonest,
     )
 
 

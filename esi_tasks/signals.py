@@ -6,6 +6,11 @@
     ``meta`` (dict: ``status``, ``etag``, ``expires`` (ISO string or None), ``last_modified``,
     ``pages``, ``from_cache``, ``not_modified``), ``token_id`` (or None) and ``task_id``.
 
+``page_fetched``
+    For every page of a streamed crawl (``fetch_endpoint(..., on_page=...)``), as it arrives,
+    before the next pages: ``operation``, ``params``, ``data`` (that page's decoded JSON),
+    ``page``, ``pages``, ``etag``, ``last_modified``, ``expires`` (ISO strings) and ``token_id``.
+
 ``fetch_failed``
     When a fetch finally fails: bad input, a remembered or fresh 4xx, retries used up.
     Arguments: ``operation``, ``params``, ``token_id``, ``exception`` and ``task_id``.
@@ -18,7 +23,8 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-__all__ = ["endpoint_fetched", "fetch_failed"]
+__all__ = ["endpoint_fetched", "fetch_failed", "page_fetched"]
 
 endpoint_fetched = Signal()
+page_fetched = Signal()
 fetch_failed = Signal()

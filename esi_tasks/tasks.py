@@ -50,9 +50,14 @@ def fetch_endpoint(
     language: str | None = None,
     force_refresh: bool = False,
     compatibility_date: str | None = None,
+    on_page: str | None = None,
     **params: Any,
 ) -> Any:
     """Fetch ``operation`` with ``params`` and return the decoded JSON (all pages if ``all_pages``).
+
+    ``on_page="myapp.tasks.handle_page"`` streams instead: each page is sent to that task as it
+    arrives (and to ``page_fetched`` receivers), nothing is joined, and the result is a summary
+    ``{"operation", "pages", "rows", "etag", "last_modified", "expires"}`` (see docs/tasks.md).
 
     The token is ``token_id``'s, else a token of the ``character_id``/``corporation_id``
     parameter's character holding the operation's scopes (:mod:`esi_tasks.tokens`).
@@ -65,6 +70,7 @@ def fetch_endpoint(
         language=language,
         force_refresh=force_refresh,
         compatibility_date=compatibility_date,
+        on_page=on_page,
         params=params,
     )
     if not get_actual_ignore_result(self, self.request):

@@ -27,7 +27,7 @@ MODULES = {
     ],
     "esi_tasks.errors_memory": ["REMEMBERED_STATUSES", "forget", "recall", "remember"],
     "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"],
-    "esi_tasks.fetching": ["FetchOutcome", "PreparedFetch", "fetch", "prepare", "response_meta", "run"],
+    "esi_tasks.fetching": ["FetchOutcome", "PreparedFetch", "fetch", "prepare", "response_meta", "run", "stream"],
     "esi_tasks.keep_fresh": [
         "Chain",
         "cancel",
@@ -57,7 +57,7 @@ MODULES = {
         "apply_defaults",
         "apply_reliability_defaults",
     ],
-    "esi_tasks.signals": ["endpoint_fetched", "fetch_failed"],
+    "esi_tasks.signals": ["endpoint_fetched", "fetch_failed", "page_fetched"],
     "esi_tasks.tasks": [
         "cleanup_callback_redirects",
         "fetch_endpoint",
