@@ -2,14 +2,15 @@
 
 Celery 5.7 handles a lost broker connection by ``connection.collect()`` (close the channels, then
 detach the transport from the connection) followed by ``connection.close()``. With the Redis
-transport, closing a channel while Redis is still down fails part-way, and each failed attempt
-gets one step further: the first drains the pending ``BRPOP`` (error), the next deletes the
-remote-control queue (error), the next closes. When ``collect()`` gave up on the task channel
-this way, ``close()`` closes it after the transport was detached: kombu then needs the detached
-connection's address to put the worker's unacknowledged messages back, and raises
-``AttributeError: 'NoneType' object has no attribute 'hostname'``. That is no connection error,
-so the worker's main process exits ("Unrecoverable error"). It happens whenever Redis dies while
-a worker waits in ``BRPOP`` with at least one task running: on every busy worker.
+transport, closing a channel while Redis is still down fails part-way, each failed attempt one
+step further: the task channel's first close reads its pending ``BRPOP`` reply (error), the
+remote-control channel's first close deletes its auto-delete queue (error), and ``collect()``
+stops at the first error. ``close()`` then closes the task channel after the transport was
+detached: kombu needs the detached connection's address to put the worker's unacknowledged
+messages back, and raises ``AttributeError: 'NoneType' object has no attribute 'hostname'``.
+That is no connection error, so the worker's main process exits ("Unrecoverable error"). It
+happens whenever Redis dies while a worker waits in ``BRPOP`` with at least one task running:
+on every busy worker.
 
 :class:`Consumer` closes every channel of the lost connection first, while the transport is
 still attached, so Celery's own handling then finds nothing left to close and reconnects.
