@@ -228,7 +228,11 @@ def record_failure(schedule_id: int, exc: BaseException) -> EndpointSchedule | N
 
 
 def run(task: Any, schedule_id: int) -> dict[str, Any]:
-    """Run a schedule now: fetch (under ``task``'s policy) or make sure its keep-fresh chain runs."""
+    """Run a schedule now: fetch (under ``task``'s policy) or make sure its keep-fresh chain runs.
+
+    Returns ``{"schedule_id", "status": "ok", "items", "bytes", "http_status", ...the fetch's meta}``
+    (``"keeping fresh"`` and ``"chain_id"`` for a keep-fresh schedule; ``"missing"`` if deleted).
+    """
     from esi_tasks.models import EndpointSchedule
 
     try:
@@ -255,7 +259,9 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
         last_result_bytes=size,
         last_error="",
     )
-    return {"schedule_id": schedule_id, "status": "ok", "items": items, "bytes": size, **outcome.meta}
+    meta = dict(outcome.meta)
+    meta["http_status"] = meta.pop("status", None)  # "status" is the run's ("ok"), not ESI's
+    return {**meta, "schedule_id": schedule_id, "status": "ok", "items": items, "bytes": size}
 
 
 # --- default periodic tasks ------------------------------------------------------------------

@@ -76,7 +76,8 @@ def test_a_beat_sent_schedule_run_keeps_no_result(threads_worker, esi_sim, publi
     beat = run_schedule.apply_async((schedule.pk,), headers={"celery_beat_task": True, "periodic_task_name": "x"})
     wait_for(lambda: EndpointSchedule.objects.get(pk=schedule.pk).last_status == "ok", timeout=20)
     by_hand = run_schedule.delay(schedule.pk)
-    assert by_hand.get(timeout=20)["schedule_id"] == schedule.pk  # a call by hand: Celery's normal result
+    result = by_hand.get(timeout=20)  # a call by hand: Celery's normal result
+    assert result["schedule_id"] == schedule.pk and result["status"] == "ok" and result["http_status"] == 200
     assert get_redis().exists(f"celery-task-meta-{beat.id}") == 0
     assert get_redis().exists(f"celery-task-meta-{by_hand.id}") == 1
 
