@@ -60,6 +60,7 @@ _xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _xdist_urls and _xdist_worker.startswith("gw"):
     # This worker's own server; exported, so the workers, beats and projects a test starts use it too.
     os.environ["ESI_TEST_REDIS_URL"] = _xdist_urls[int(_xdist_worker[2:]) % len(_xdist_urls)]
+    del os.environ["ESI_TEST_XDIST_REDIS_URLS"]  # a subprocess keeps the URL it is given
 ESI_TEST_REDIS_URL = os.environ.get("ESI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ESI_REDIS_URL = ESI_TEST_REDIS_URL
 CELERY_BROKER_URL = ESI_TEST_REDIS_URL
