@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis as redis_lib
@@ -64,6 +64,11 @@ from esi.exceptions import (
 )
 from esi.redis_pool import REDIS_ERRORS, get_redis
 
+if TYPE_CHECKING:  # typed client.<Tag>.<Operation> accessors (generated stubs; docs/typed-stubs.md)
+    from esi.client._typed import TypedTags as _TypedTags
+else:
+    _TypedTags = object
+
 __all__ = ["EsiClient", "get_client", "reset_client"]
 
 logger = logging.getLogger("esi.client")
@@ -79,7 +84,7 @@ def _pause(value: str | None) -> float:
     return min(60.0, max_pause()) if wait is None else wait
 
 
-class EsiClient:
+class EsiClient(_TypedTags):
     """Calls ESI operations by ``operationId``; see ``docs/calling-esi.md``.
 
     ``compatibility_date`` pins the client to that date's view (without one it follows
