@@ -11,6 +11,9 @@ from typing import Any
 from django.db import models
 from django_celery_beat.models import PeriodicTask
 
+from esi._dates import default_date
+from esi_tasks import keep_fresh, scheduling
+
 __all__ = ["EndpointSchedule"]
 
 
@@ -112,11 +115,7 @@ class EndpointSchedule(models.Model):
         return f"every {self.every_minutes} min (+{self.offset_seconds} s)"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        from esi_tasks import keep_fresh, scheduling
-
         if not self.compatibility_date:  # the date it is made for stays with it
-            from esi._dates import default_date
-
             self.compatibility_date = default_date()
         before = type(self).objects.filter(pk=self.pk).first() if self.pk else None
         super().save(*args, **kwargs)

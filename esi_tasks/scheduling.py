@@ -18,6 +18,7 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -213,18 +214,19 @@ def remove_periodic_task(schedule: EndpointSchedule) -> None:
 # --- runs ------------------------------------------------------------------------------------
 
 
-def _record(schedule_id: int, **fields: Any) -> None:
-    from esi_tasks.models import EndpointSchedule
+def _schedule_model() -> type[EndpointSchedule]:
+    """The ``EndpointSchedule`` model, by name: ``esi_tasks.models`` imports this module."""
+    return apps.get_model("esi_tasks", "EndpointSchedule")
 
-    EndpointSchedule.objects.filter(pk=schedule_id).update(**fields)
+
+def _record(schedule_id: int, **fields: Any) -> None:
+    _schedule_model().objects.filter(pk=schedule_id).update(**fields)
 
 
 def record_failure(schedule_id: int, exc: BaseException) -> EndpointSchedule | None:
     """Mark the schedule's last run as failed with ``exc``'s message; the schedule (None if deleted)."""
-    from esi_tasks.models import EndpointSchedule
-
     _record(schedule_id, last_run_at=timezone.now(), last_status="failed", last_error=str(exc)[:2000])
-    return EndpointSchedule.objects.filter(pk=schedule_id).first()
+    return _schedule_model().objects.filter(pk=schedule_id).first()
 
 
 def run(task: Any, schedule_id: int) -> dict[str, Any]:
@@ -233,11 +235,10 @@ def run(task: Any, schedule_id: int) -> dict[str, Any]:
     Returns ``{"schedule_id", "status": "ok", "items", "bytes", "http_status", ...the fetch's meta}``
     (``"keeping fresh"`` and ``"chain_id"`` for a keep-fresh schedule; ``"missing"`` if deleted).
     """
-    from esi_tasks.models import EndpointSchedule
-
+    model = _schedule_model()
     try:
-        schedule = EndpointSchedule.objects.get(pk=schedule_id)
-    except EndpointSchedule.DoesNotExist:
+        schedule = model.objects.get(pk=schedule_id)
+    except model.DoesNotExist:
         logger.info("schedule %s no longer exists", schedule_id)
         return {"schedule_id": schedule_id, "status": "missing"}
     kwargs = schedule.fetch_kwargs()
