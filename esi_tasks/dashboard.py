@@ -69,7 +69,7 @@ def workers_panel() -> dict[str, Any]:
     except Exception as exc:  # the broadcast goes through the broker
         raise _broker_down(exc) from exc
     if not active:
-        return {"items": [["workers", 0]], "note": f"No worker answered within {INSPECT_TIMEOUT:.0f} s."}
+        return {"items": [["workers", 0]], "note": f"No worker answered within {INSPECT_TIMEOUT:g} s."}
     items: list[list[Any]] = [["workers", len(active)], ["tasks running", sum(len(t) for t in active.values())]]
     for worker, tasks in sorted(active.items()):
         names = sorted({str(t.get("name", "?")).rpartition(".")[2] for t in tasks})

@@ -105,7 +105,15 @@ class Recorder:
     def __init__(self, redis_factory: Callable[[], redis_lib.Redis] = get_redis) -> None:
         self._factory = redis_factory
         self._reset()
-        os.register_at_fork(after_in_child=self._reset)
+        # never fork in the middle of a flush: the child would inherit a Redis client or the
+        # pool's lock held by the flusher thread (a multi-threaded fork copies held locks)
+        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork, after_in_child=self._reset)
+
+    def _before_fork(self) -> None:
+        self._sending.acquire()
+
+    def _after_fork(self) -> None:
+        self._sending.release()
 
     def _reset(self) -> None:
         self._lock = threading.Lock()

@@ -8,9 +8,16 @@ from typing import Any
 import pytest
 import redis as redis_lib
 
+import esi_tasks.dashboard
 from esi.client import EsiClient, RetryPolicy
 from esi.client.limits import RedisLimiter
 from esi.dashboard.counters import recorder
+
+
+@pytest.fixture(autouse=True)
+def _quick_inspect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers on the local test broker answer in milliseconds; no test waits a whole second."""
+    monkeypatch.setattr(esi_tasks.dashboard, "INSPECT_TIMEOUT", 0.3)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -101,3 +102,18 @@ def test_redis_down_drops_the_batch_quietly() -> None:
 def test_failures_keep_the_message_short_and_name_the_class() -> None:
     row = counters._failure_json((1.0, "GetStatus", None, "unanswered", None, 2.0, RuntimeError("x" * 1000)))
     assert '"error":"RuntimeError"' in row and len(row) < 500
+
+
+def test_a_fork_waits_for_a_flush_and_the_child_starts_empty(esi_client: EsiClient) -> None:
+    esi_client.call("GetStatus")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: nothing held, its own locks, a working client
+        try:
+            held = recorder._dirty or bool(recorder._counts)
+            esi_client.call("GetStatus")
+            os.write(write, b"dirty" if held else b"clean")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"clean"
