@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from esi import tokens
 from esi.app_settings import esi_settings
+from esi.exceptions import EsiError
 from esi.tokens import Outcome
 
 #: How long EVE SSO's access tokens live. A token stored without an expiry (a row migrated from
@@ -126,8 +127,7 @@ class TokenQuerySet(models.QuerySet["Token"]):
                 if token.expired:
                     failed.append(token.pk)
                 continue
-            # forced only when SSO can renew it: a token without one is used while still valid
-            result = tokens.refresh(token, force=token.can_refresh)
+            result = _refresh_through_model(token)
             if result.outcome is Outcome.UNAVAILABLE:
                 sso_down = True
                 if token.expired:
@@ -153,6 +153,27 @@ class TokenQuerySet(models.QuerySet["Token"]):
             elif result.error is not None:
                 logger.info("Token %s not refreshed: %s", result.token_id, result.error)
         return self.filter(pk__in=done)
+
+
+def _refresh_through_model(token: Token) -> tokens.RefreshResult:
+    """Refresh ``token`` through its model methods, as django-esi 10's ``require_valid`` did
+    (apps' tests patch ``Token.refresh``), read by the one error policy (``tokens.outcome_of``).
+
+    Forced only when SSO can renew it: a token without a refresh token is used while still valid.
+    """
+    try:
+        if token.can_refresh:
+            token.refresh()
+        else:
+            token.valid_access_token()
+    except EsiError as exc:
+        outcome = tokens.outcome_of(exc)
+        if outcome is None:
+            raise
+        if outcome is Outcome.INVALID and token.pk is not None:
+            type(token).objects.filter(pk=token.pk).delete()  # refused by SSO: gone (usually already)
+        return tokens.RefreshResult(token.pk, outcome, exc)
+    return tokens.RefreshResult(token.pk, Outcome.REFRESHED)
 
 
 class TokenManager(models.Manager.from_queryset(TokenQuerySet)):  # type: ignore[misc]

@@ -8,6 +8,7 @@ import logging
 import pytest
 from django.utils import timezone
 
+from esi.exceptions import TokenInvalidError
 from esi.models import Scope, Token
 from tests.sso.fixtures import ASSETS, SKILLS, WALLET
 
@@ -100,6 +101,22 @@ def test_require_valid_refreshes_and_drops_what_fails(sso, make_token) -> None:
     assert not Token.objects.filter(pk=dead.pk).exists()  # refused by SSO: deleted
     assert Token.objects.filter(pk=orphan.pk).exists()  # not refreshable: kept, left out
     assert sso.stats()["sso"]["token_refresh_token"] == 2
+
+
+def test_require_valid_refreshes_through_the_model_s_refresh(sso, make_token, monkeypatch) -> None:
+    """As django-esi 10: apps' tests patch ``Token.refresh`` and expect require_valid to obey it."""
+    stale = make_token(90000002, [ASSETS], expired=True)
+    refused: list[int] = []
+
+    def refuse(self: Token, *args: object, **kwargs: object) -> None:
+        refused.append(self.pk)
+        raise TokenInvalidError("refused by the patch")
+
+    monkeypatch.setattr(Token, "refresh", refuse)
+    assert pks(Token.objects.require_scopes(ASSETS).require_valid()) == []
+    assert refused == [stale.pk]
+    assert not Token.objects.filter(pk=stale.pk).exists()  # refused: deleted, as SSO's own refusal
+    assert sso.stats()["sso"]["token_refresh_token"] == 0  # the patch was the refresh
 
 
 def test_require_valid_keeps_a_still_valid_token_when_sso_is_down(sso, make_token, settings, caplog) -> None:
