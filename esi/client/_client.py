@@ -105,6 +105,7 @@ class EsiClient(_TypedTags):
         redis_factory: Callable[[], redis_lib.Redis] | None = None,
         clock: Callable[[], float] = time.time,
         user_agent: str | None = None,
+        remember_errors: bool = True,
     ) -> None:
         self._date = check_date(compatibility_date) if compatibility_date else None
         self.user_agent = user_agent  # None: the project's (ESI_APP_NAME...), sent by the pool
@@ -114,6 +115,8 @@ class EsiClient(_TypedTags):
         self._limiter = limiter
         self.retry = retry or RetryPolicy()
         self.clock = clock
+        #: whether a 403/404 is kept as a negative cache entry (django-esi 10's client kept none)
+        self.remember_errors = remember_errors
         self.cache = ResponseCache(redis_factory or get_redis, clock)
         self._view: tuple[int, SpecIndex, str] | None = None
 
@@ -351,6 +354,8 @@ class EsiClient(_TypedTags):
                 entry = self.cache.get(key)  # the usual hit: one round trip
             else:
                 entry, pending = self._read_and_acquire(key, limiter, op, identity)
+            if entry is not None and entry.is_error and not self.remember_errors:
+                entry = None  # a client that keeps no errors asks ESI again
             if entry is not None and not force and entry.is_fresh(self.clock()):
                 if pending is not None:
                     pending.cancel()
@@ -410,7 +415,11 @@ class EsiClient(_TypedTags):
             self._record(limiter, settle, response, key, entry)
             return self._from_entry(op, entry, status=304, not_modified=True)
         if status >= 400 or status == 304:
-            negative = CacheEntry.from_error(status, response.content, rh, now) if key is not None else None
+            negative = (
+                CacheEntry.from_error(status, response.content, rh, now)
+                if key is not None and self.remember_errors
+                else None
+            )
             self._record(limiter, settle, response, key if negative is not None else None, negative)
             raise self._error(op, response)
         raw = response.content
@@ -540,6 +549,7 @@ def get_client(
     spec_file: str | None = None,
     user_agent: str | None = None,
     retry_server_errors: bool = True,
+    remember_errors: bool = True,
 ) -> EsiClient:
     """The process's client for ``compatibility_date`` (``'YYYY-MM-DD'`` or a date), one per
     (date, ``spec_file``, ``user_agent``); without a date, the default client, which follows
@@ -548,12 +558,14 @@ def get_client(
     ``ESI_APP_NAME``...) for this client's requests, as ``ESIClientProvider``'s ``ua_*`` do.
     ``retry_server_errors=False`` retries only timeouts and broken connections, never a 5xx
     answer (django-esi 10's behaviour, which ``ESIClientProvider`` keeps).
+    ``remember_errors=False`` keeps no 403/404 as a negative cache entry (nor answers from one):
+    every identical call asks ESI again, as django-esi 10 did (``ESIClientProvider`` keeps that).
 
     A malformed date, one before 2020-01-01 or one in the future raises InvalidParameter naming
     the valid dates.
     """
     date = None if compatibility_date is None else check_date(compatibility_date)
-    key = (date, str(spec_file) if spec_file else None, user_agent or None, retry_server_errors)
+    key = (date, str(spec_file) if spec_file else None, user_agent or None, retry_server_errors, remember_errors)
     client = _clients.get(key)
     if client is None:
         pool = shared_pool()
@@ -562,7 +574,12 @@ def get_client(
             if client is None:
                 retry = RetryPolicy() if retry_server_errors else RetryPolicy(statuses=frozenset())
                 client = _clients[key] = EsiClient(
-                    compatibility_date=date, spec_file=key[1], transport=pool, user_agent=key[2], retry=retry
+                    compatibility_date=date,
+                    spec_file=key[1],
+                    transport=pool,
+                    user_agent=key[2],
+                    retry=retry,
+                    remember_errors=remember_errors,
                 )
     return client
 

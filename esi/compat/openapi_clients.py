@@ -367,7 +367,11 @@ class ESIClientProvider:
         if self._client is None:
             ua = provider_user_agent(self._ua_appname, self._ua_version, self._ua_url)
             esi = get_client(
-                self._compatibility_date, spec_file=self._spec_file, user_agent=ua, retry_server_errors=False
+                self._compatibility_date,
+                spec_file=self._spec_file,
+                user_agent=ua,
+                retry_server_errors=False,
+                remember_errors=False,
             )
             self._client = ESIClient(self._select(esi), esi)
         return self._client

@@ -126,3 +126,21 @@ def test_entries_written_before_negative_entries_are_still_read() -> None:
     v2 = b"E2" + v3[2:3] + v3[5:]  # the older layout: no status field
     old = CacheEntry.load(v2)
     assert old is not None and old.status == 200 and old.data() == {"a": 1} and old.pages == 3 and old.etag == '"x"'
+
+
+def test_a_client_that_keeps_no_errors_asks_esi_each_time(esi_sim: Any, redis_client: redis_lib.Redis) -> None:
+    """``remember_errors=False`` (ESIClientProvider's clients): django-esi 10 kept no 403/404."""
+    esi_sim.configure_route(DETAIL, status=404, cache_seconds=20)
+    with pytest.raises(EsiNotFound):  # a remembering client's entry is not served to it either
+        EsiClient(limiter=RecordingLimiter()).call(DETAIL, character_id=90000001)
+    forgetful = EsiClient(limiter=RecordingLimiter(), remember_errors=False)
+    for _ in range(2):
+        with pytest.raises(EsiNotFound) as raised:
+            forgetful.call(DETAIL, character_id=90000001)
+        assert "remembered" not in str(raised.value)
+    assert esi_sim.stats()["by_route"][DETAIL] == {"404": 3}
+    esi_sim.configure_route(DETAIL, status=404, cache_seconds=20)
+    redis_client.flushdb()
+    with pytest.raises(EsiNotFound):
+        forgetful.call(DETAIL, character_id=90000002)
+    assert _entries(redis_client) == []  # and it stores none

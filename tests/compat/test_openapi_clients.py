@@ -223,7 +223,7 @@ def test_provider_accepts_a_date_object_and_uses_the_client_of_its_date(settings
     assert str(provider) == "ESIClientProvider - app (1.2)"
     assert provider.client is provider.client  # built once
     ua = provider_user_agent("app", "1.2", "https://example.com")
-    esi = get_client("2025-08-26", user_agent=ua, retry_server_errors=False)
+    esi = get_client("2025-08-26", user_agent=ua, retry_server_errors=False, remember_errors=False)
     assert provider.client._esi is esi and esi.compatibility_date == "2025-08-26"
     assert esi.spec.date == "2020-01-01"
     assert esi.spec is get_client("2025-08-26").spec  # one view per date, whatever the User-Agent
