@@ -540,7 +540,7 @@ class EsiClient(_TypedTags):
 
 
 _lock = threading.Lock()
-_clients: dict[tuple[str | None, str | None, str | None, bool], EsiClient] = {}
+_clients: dict[tuple[str | None, str | None, str | None, bool, bool], EsiClient] = {}
 
 
 def get_client(
