@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from celery.schedules import crontab
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -23,9 +24,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
+from esi._dates import check_date, default_date
+from esi.client import get_client
+from esi.exceptions import EsiRequestError
 from esi_tasks import permissions, scheduling
 from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
 from esi_tasks.models import EndpointSchedule
+from esi_tasks.tasks import run_schedule
 
 __all__ = ["EndpointScheduleAdmin", "EndpointScheduleForm"]
 
@@ -40,8 +45,6 @@ class OperationInput(forms.TextInput):
         super().__init__({"list": "esi-operations", "autocomplete": "off", "size": 50, **(attrs or {})})
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
-        from esi.client import get_client
-
         html = super().render(name, value, attrs, renderer)
         spec = get_client(self.compatibility_date).spec
         options = format_html_join(
@@ -76,8 +79,6 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
         name = self.fields["name"]
         name.required = False
         name.help_text = "Leave it empty for a name made of the operation and its parameters."
-        from esi._dates import default_date
-
         date = getattr(self.instance, "compatibility_date", "") or default_date()
         self.fields["compatibility_date"].initial = date
         self.fields["operation"].widget.compatibility_date = date  # the picker lists this view
@@ -94,8 +95,6 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             self._check_crontab(data.get("crontab") or "")
         language = data.get("language")
         if language:
-            from esi.client import get_client
-
             languages = get_client(date).spec.languages
             if language not in languages:
                 self.add_error("language", f"ESI knows the languages {', '.join(languages)}, not {language!r}.")
@@ -126,9 +125,6 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def _clean_date(self, data: dict[str, Any]) -> str | None:
         """The schedule's compatibility date (ESI_COMPATIBILITY_DATE when left empty); None when invalid."""
-        from esi._dates import check_date, default_date
-        from esi.exceptions import EsiRequestError
-
         try:
             date = check_date(data.get("compatibility_date") or default_date())
         except EsiRequestError as exc:
@@ -139,8 +135,6 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def _check_permissions(self, op_id: str, data: dict[str, Any], skip: set[str]) -> None:
         """The write policy for ``self.user``; pins one of the user's tokens when needed."""
-        from esi.client import get_client
-
         op = get_client(data["compatibility_date"]).spec.get(op_id)
         params = data.get("params") or {}
         pinned, errors = permissions.check_schedule(self.user, op, params, data.get("token"), data.get("kind") or "")
@@ -151,8 +145,6 @@ class EndpointScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
             data["token"] = pinned
 
     def _check_crontab(self, expr: str) -> None:
-        from celery.schedules import crontab
-
         try:
             minute, hour, dom, month, dow = scheduling.split_crontab(expr)
             crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month, day_of_week=dow)
@@ -234,8 +226,6 @@ class EndpointScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Run now", permissions=("change",))
     def run_now(self, request: HttpRequest, queryset: QuerySet[EndpointSchedule]) -> None:
-        from esi_tasks.tasks import run_schedule
-
         allowed = self._allowed(request, queryset)
         try:
             for schedule in allowed:

@@ -37,6 +37,7 @@ from celery.exceptions import Reject, Retry
 from kombu.exceptions import OperationalError
 
 from esi._backoff import exponential
+from esi.client import get_client, is_retry_safe
 from esi.exceptions import (
     EsiClientError,
     EsiLimited,
@@ -49,6 +50,7 @@ from esi.exceptions import (
     TokenError,
 )
 from esi.redis_pool import REDIS_ERRORS
+from esi_tasks.broker import broker_problem
 
 __all__ = ["EsiTask", "REQUEUE_HEADER"]  # noqa: RUF022  (plain sorted(), as the API tests pin)
 
@@ -62,8 +64,6 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (OperationalError, *REDIS_ERROR
 
 def _retry_safe(operation: str) -> bool:
     """The client's own answer (:func:`esi.client.is_retry_safe`); an unknown name is not a write."""
-    from esi.client import get_client, is_retry_safe
-
     try:
         return is_retry_safe(get_client().spec.get(operation))
     except EsiRequestError:
@@ -209,6 +209,4 @@ class EsiTask(Task):  # type: ignore[misc]
             cause = _broker_cause(exc)
             if cause is None:
                 raise
-            from esi_tasks.broker import broker_problem
-
             raise RedisUnavailable(f"{self.name} was not sent. {broker_problem(cause)}") from exc

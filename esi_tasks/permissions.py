@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from esi.client import is_retry_safe
+from esi.client import Operation, get_client, is_retry_safe
+from esi.exceptions import EsiRequestError
+from esi.models import Token
 
 if TYPE_CHECKING:
-    from esi.client import Operation
-    from esi.models import Token
     from esi_tasks.models import EndpointSchedule
 
 __all__ = [
@@ -73,8 +73,6 @@ def check_schedule(
     The token to pin is one of ``user``'s tokens of the ``character_id`` parameter holding the
     scopes, when ``user`` may not use any token and named none.
     """
-    from esi.models import Token
-
     errors: dict[str, str] = {}
     if is_write(op):
         if not user.has_perm(WRITE_PERMISSION):
@@ -102,9 +100,6 @@ def check_schedule(
 
 def refusal(user: Any, schedule: EndpointSchedule) -> str | None:
     """Why ``user`` may not run or enable ``schedule`` from the admin, or None if they may."""
-    from esi.client import get_client
-    from esi.exceptions import EsiRequestError
-
     try:
         op = get_client(schedule.compatibility_date or None).spec.get(schedule.operation)
     except EsiRequestError as exc:

@@ -22,8 +22,11 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from esi.client import get_client
 from esi.exceptions import EsiRequestError
+from esi.models import Token
 from esi_tasks import fetching, keep_fresh, writes
 
 if TYPE_CHECKING:
@@ -107,9 +110,6 @@ def validate(
     Fields: ``operation`` (unknown or not in that view, with suggestions), ``params`` (the
     spec's complaint), ``token`` (missing scopes, or no stored token of the character that holds them).
     """
-    from esi.client import get_client
-    from esi.models import Token
-
     errors: dict[str, str] = {}
     spec = get_client(compatibility_date or None).spec
     try:
@@ -147,8 +147,6 @@ def validate(
 
 
 def _schedule_fields(schedule: EndpointSchedule) -> dict[str, Any]:
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule
-
     fields: dict[str, Any] = {"interval": None, "crontab": None, "start_time": None}
     if schedule.kind == schedule.KIND_CRONTAB:
         minute, hour, dom, month, dow = split_crontab(schedule.crontab)
@@ -176,8 +174,6 @@ def _schedule_fields(schedule: EndpointSchedule) -> dict[str, Any]:
 
 def sync_periodic_task(schedule: EndpointSchedule) -> None:
     """Create or update the schedule's ``PeriodicTask`` (and its offset) to match it."""
-    from django_celery_beat.models import PeriodicTask
-
     period = 60 * (schedule.every_minutes or 0) if schedule.kind == schedule.KIND_INTERVAL else 3600
     offset = stable_offset(schedule.name, max(period, 1))
     schedule.offset_seconds = offset  # _schedule_fields phases the interval by it
@@ -202,8 +198,6 @@ def sync_periodic_task(schedule: EndpointSchedule) -> None:
 
 def remove_periodic_task(schedule: EndpointSchedule) -> None:
     """Delete the schedule's ``PeriodicTask`` and stop its keep-fresh chain."""
-    from django_celery_beat.models import PeriodicTask
-
     PeriodicTask.objects.filter(Q(name=schedule.periodic_task_name) | Q(pk=schedule.periodic_task_id or 0)).delete()
     try:
         keep_fresh.cancel(schedule.operation, **schedule.fetch_kwargs())
@@ -282,8 +276,6 @@ def install_default_schedules(
     only these entries (a migration adding one must not bring back those a site deleted).
     """
     if periodic_task_model is None or interval_model is None:
-        from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
         periodic_task_model, interval_model = PeriodicTask, IntervalSchedule
     done: list[str] = []
     for name, (task_name, every, kwargs) in DEFAULT_SCHEDULES.items():

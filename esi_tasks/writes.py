@@ -18,6 +18,7 @@ from esi.client import Operation, is_retry_safe
 from esi.exceptions import EsiLimited, EsiRequestError, SSOUnavailable, TokenError
 from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
 from esi_tasks._keys import PREFIX
+from esi_tasks.base import _retry_safe
 
 __all__ = ["MARK_TTL", "at_most_once", "guard"]
 
@@ -52,8 +53,6 @@ def guard(task_id: str | None, operation: str | Operation) -> AbstractContextMan
 
     ``operation`` is an operationId, or the spec's :class:`~esi.client.Operation` when the caller
     has it already (a prepared fetch: no second lookup)."""
-    from esi_tasks.base import _retry_safe
-
     if isinstance(operation, Operation):
         safe, name = is_retry_safe(operation), operation.id
     else:

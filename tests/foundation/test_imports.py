@@ -49,28 +49,6 @@ LEGITIMATE: dict[str, str] = {
 # "module:function -> imported module": "cycle" or "top" (see the module docstring). Shrink me.
 OFFENDERS: dict[str, str] = {
     "esi.sso._http:sso_headers -> esi.client._transport": "top",
-    "esi_tasks.admin:EndpointScheduleAdmin.run_now -> esi_tasks.tasks": "top",
-    "esi_tasks.admin:EndpointScheduleForm.__init__ -> esi._dates": "top",
-    "esi_tasks.admin:EndpointScheduleForm._check_crontab -> celery.schedules": "top",
-    "esi_tasks.admin:EndpointScheduleForm._check_permissions -> esi.client": "top",
-    "esi_tasks.admin:EndpointScheduleForm._clean_date -> esi._dates": "top",
-    "esi_tasks.admin:EndpointScheduleForm._clean_date -> esi.exceptions": "top",
-    "esi_tasks.admin:EndpointScheduleForm.clean -> esi.client": "top",
-    "esi_tasks.admin:OperationInput.render -> esi.client": "top",
-    "esi_tasks.base:EsiTask.apply_async -> esi_tasks.broker": "top",
-    "esi_tasks.base:_retry_safe -> esi.client": "top",
-    "esi_tasks.management.commands.esi_fetch:Command._run -> esi_tasks.fetching": "top",
-    "esi_tasks.management.commands.esi_fetch:Command._run -> esi_tasks.tasks": "top",
-    "esi_tasks.permissions:check_schedule -> esi.models": "top",
-    "esi_tasks.permissions:refusal -> esi.client": "top",
-    "esi_tasks.permissions:refusal -> esi.exceptions": "top",
-    "esi_tasks.scheduling:_schedule_fields -> django_celery_beat.models": "top",
-    "esi_tasks.scheduling:install_default_schedules -> django_celery_beat.models": "top",
-    "esi_tasks.scheduling:remove_periodic_task -> django_celery_beat.models": "top",
-    "esi_tasks.scheduling:sync_periodic_task -> django_celery_beat.models": "top",
-    "esi_tasks.scheduling:validate -> esi.client": "top",
-    "esi_tasks.scheduling:validate -> esi.models": "top",
-    "esi_tasks.writes:guard -> esi_tasks.base": "top",
 }
 
 

@@ -22,6 +22,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from esi.client._pagination import page_progress
 from esi.management.errors import one_line_errors
 from esi_tasks.broker import BROKER_ERRORS, QUICK_RETRY, broker_problem
+from esi_tasks.fetching import fetch
+from esi_tasks.tasks import fetch_endpoint
 
 #: The hint of a NoTokenError is written for the Python API; this command's flag is --token-id.
 _TOKEN_HINT = ("pass token_id=...", "pass --token-id N (the id of a stored token, see the admin)")
@@ -75,11 +77,7 @@ class Command(BaseCommand):
 
     def _run(self, options: dict[str, Any], fetch_options: dict[str, Any], params: dict[str, Any]) -> Any:
         if not options["enqueue"]:
-            from esi_tasks.fetching import fetch
-
             return fetch(options["operation"], params=params, **fetch_options).data
-        from esi_tasks.tasks import fetch_endpoint
-
         try:
             result = fetch_endpoint.apply_async(
                 (options["operation"],), {**fetch_options, **params}, retry_policy=QUICK_RETRY
