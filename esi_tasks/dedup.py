@@ -56,6 +56,7 @@ __all__ = [  # noqa: RUF022  (plain sorted(), as the API tests pin)
     "running",
     "running_key",
     "sending",
+    "serving",
 ]
 
 logger = logging.getLogger(__name__)
@@ -309,6 +310,35 @@ def running(identity: str, task_id: str, ttl: float) -> Iterator[str | None]:
     finally:
         if other is None:
             release(key, task_id)
+
+
+@contextlib.contextmanager
+def serving(
+    identity: str | None,
+    task_id: str | None,
+    ttl: float,
+    *,
+    refresh: bool = True,
+    keep_on: tuple[type[BaseException], ...] = (),
+) -> Iterator[None]:
+    """Around a worker's run of a queued fetch: its queued claim is refreshed for ``ttl`` seconds
+    (``refresh``: a real worker, not an eager call), then dropped when the block ends, before the
+    result or the error is stored (a caller who asks from then on gets a new task, served from the
+    cache the fetch filled) unless the block raised one of ``keep_on`` (re-queued: still queued)."""
+    if identity is None or not task_id:
+        yield
+        return
+    key = queued_key(identity)
+    if refresh:
+        extend(key, task_id, ttl)
+    try:
+        yield
+    except keep_on:
+        raise
+    except BaseException:
+        release(key, task_id)
+        raise
+    release(key, task_id)
 
 
 def claims() -> Iterator[Claim]:

@@ -132,19 +132,17 @@ class FetchTask(EsiTask):
         identity = _shared_read_identity(args, kwargs) if shareable else None
         if identity is not None:
             task_id = uuid()
-            key = dedup.queued_key(identity)
-            found = dedup.claim_or_holder(key, task_id, dedup.PENDING_TTL, pending=True)
-            if found is not None:
-                holder, age = found
-                logger.info(
-                    "%s: sharing the identical fetch %s, claimed %s ago",
-                    self.name,
-                    holder,
-                    f"{age:.0f} s" if age is not None else "an unknown time",
-                )
-                return self.AsyncResult(holder)
-            try:
-                result = super().apply_async(
+            with dedup.sending(identity, task_id, self.dedup_timeout) as found:
+                if found is not None:
+                    holder, age = found
+                    logger.info(
+                        "%s: sharing the identical fetch %s, claimed %s ago",
+                        self.name,
+                        holder,
+                        f"{age:.0f} s" if age is not None else "an unknown time",
+                    )
+                    return self.AsyncResult(holder)
+                return super().apply_async(  # raises: nothing was sent, the claim is dropped
                     args,
                     kwargs,
                     task_id=task_id,
@@ -153,12 +151,7 @@ class FetchTask(EsiTask):
                     link_error=link_error,
                     shadow=shadow,
                     **options,
-                )
-            except BaseException:
-                dedup.release(key, task_id)  # nothing was sent: nothing to share
-                raise
-            dedup.confirm(key, task_id, self.dedup_timeout)  # the broker has it: share it while queued
-            return result
+                )  # the broker has it: shared while queued
         return super().apply_async(
             args, kwargs, task_id=task_id, producer=producer, link=link, link_error=link_error, shadow=shadow, **options
         )
@@ -182,31 +175,21 @@ class FetchTask(EsiTask):
         (:func:`esi_tasks.fetching.stream`) and the outcome is a summary."""
         task_id = self.request.id
         in_worker = bool(task_id) and not self.request.is_eager
-        queued = self._queued_identity()
-        if in_worker and queued is not None:
-            dedup.extend(dedup.queued_key(queued), task_id, self.running_timeout)  # running: refreshed
-        try:
-            with self.policy(operation):
-                prepared = fetching.prepare(
-                    operation,
-                    token_id=token_id,
-                    language=language,
-                    force_refresh=force_refresh,
-                    params=params,
-                    compatibility_date=compatibility_date,
-                )
-                running = self._running(prepared, all_pages, on_page, in_worker)
-                with writes.guard(task_id, prepared.operation), running:
-                    if on_page:
-                        outcome = fetching.stream(prepared, on_page, sender=self.__class__)
-                    else:
-                        outcome = fetching.run(prepared, all_pages=all_pages)
-        except Retry:
-            raise  # re-queued or retried: still queued, keep the queued claim
-        except BaseException:
-            self._release_queued(queued, task_id)  # final: before the error is stored
-            raise
-        self._release_queued(queued, task_id)  # before the result is stored
+        # a Retry (re-queued or retried) leaves the fetch queued: its queued claim is kept
+        queued = dedup.serving(
+            self._queued_identity(), task_id, self.running_timeout, refresh=in_worker, keep_on=(Retry,)
+        )
+        with queued, self.policy(operation):
+            prepared = fetching.prepare(
+                operation,
+                token_id=token_id,
+                language=language,
+                force_refresh=force_refresh,
+                params=params,
+                compatibility_date=compatibility_date,
+            )
+            with writes.guard(task_id, prepared.operation), self._running(prepared, all_pages, on_page, in_worker):
+                outcome = fetching.run(prepared, all_pages=all_pages, on_page=on_page, sender=self.__class__)
         outcome.announce(self.__class__, task_id)
         return outcome
 
@@ -215,24 +198,19 @@ class FetchTask(EsiTask):
         self, prepared: fetching.PreparedFetch, all_pages: bool, on_page: str | None, in_worker: bool
     ) -> Iterator[None]:
         """Hold the running claim of this fetch; an identical one running already re-queues this copy
-        (it then finds the answer in the cache), up to :attr:`max_requeues` times."""
-        task_id = self.request.id
+        (it then finds the answer in the cache), up to :attr:`max_requeues` times, then runs unclaimed."""
         if not in_worker:
             yield
             return
-        claim_key: str | None = dedup.running_key(_running_identity(prepared, all_pages, on_page))
-        assert claim_key is not None
-        other = dedup.claim(claim_key, task_id, self.running_timeout)
-        if other is not None and self.requeue_count() < self.max_requeues:
-            logger.debug("%s[%s]: identical fetch %s is running; trying again shortly", self.name, task_id, other)
-            raise self.requeue(self.running_wait)
-        if other is not None:
-            claim_key = None
-        try:
+        with dedup.running(
+            _running_identity(prepared, all_pages, on_page), self.request.id, self.running_timeout
+        ) as other:
+            if other is not None and self.requeue_count() < self.max_requeues:
+                logger.debug(
+                    "%s[%s]: identical fetch %s is running; trying again shortly", self.name, self.request.id, other
+                )
+                raise self.requeue(self.running_wait)
             yield
-        finally:
-            if claim_key is not None:
-                dedup.release(claim_key, task_id)
 
     def _queued_identity(self) -> str | None:
         """The identity of this message's queued claim, computed once per run."""
@@ -242,12 +220,6 @@ class FetchTask(EsiTask):
             cached = _identity(request.args, request.kwargs)
             request.esi_queued_identity = cached
         return cached
-
-    @staticmethod
-    def _release_queued(identity: str | None, task_id: str | None) -> None:
-        """A caller who asks from now on gets a new task (served from the cache the fetch filled)."""
-        if task_id and identity is not None:
-            dedup.release(dedup.queued_key(identity), task_id)
 
     def before_requeue(self, countdown: float) -> None:
         """The queued claim follows the new message: kept for its countdown (dropped if unsent)."""

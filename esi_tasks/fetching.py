@@ -126,20 +126,37 @@ def prepare(
     return PreparedFetch(client, call, params, picked[0] if picked else None)
 
 
-def run(fetch: PreparedFetch, *, all_pages: bool = False) -> FetchOutcome:
-    """Send a prepared fetch (every page, joined, with ``all_pages``); raises ``esi.exceptions``
-    errors (a remembered 403/404 comes from the client's cache at once, see :mod:`esi_tasks.errors_memory`)."""
-    call, token, client = fetch.call, fetch.token, fetch.client
-    response = client.send_all(call) if all_pages and call.operation.paginated else client.send(call)
+def _outcome(
+    fetch: PreparedFetch,
+    data: Any,
+    meta: dict[str, Any],
+    expires: dt.datetime | None,
+    fresh_for: float | None = None,
+) -> FetchOutcome:
+    """The one place a :class:`FetchOutcome` is made (a joined answer or a streamed crawl's summary)."""
+    token = fetch.token
     return FetchOutcome(
-        operation=call.operation.id,
+        operation=fetch.operation.id,
         params=fetch.params,
-        data=response.data,
-        meta=response_meta(response),
+        data=data,
+        meta=meta,
         token_id=token.pk if token is not None else None,
-        expires=response.expires,
-        fresh_for=_fresh_for(response),
+        expires=expires,
+        fresh_for=fresh_for,
     )
+
+
+def run(
+    fetch: PreparedFetch, *, all_pages: bool = False, on_page: str | None = None, sender: type | None = None
+) -> FetchOutcome:
+    """Send a prepared fetch (every page, joined, with ``all_pages``; streamed to the task named
+    ``on_page`` with it, see :func:`stream`); raises ``esi.exceptions`` errors (a remembered 403/404
+    comes from the client's cache at once, see :mod:`esi_tasks.errors_memory`)."""
+    if on_page:
+        return stream(fetch, on_page, sender=sender)
+    call, client = fetch.call, fetch.client
+    response = client.send_all(call) if all_pages and call.operation.paginated else client.send(call)
+    return _outcome(fetch, response.data, response_meta(response), response.expires, _fresh_for(response))
 
 
 def stream(fetch: PreparedFetch, on_page: str | None = None, *, sender: type | None = None) -> FetchOutcome:
@@ -186,14 +203,7 @@ def stream(fetch: PreparedFetch, on_page: str | None = None, *, sender: type | N
         "last_modified": _iso(first.last_modified),
         "expires": _iso(soonest),
     }
-    return FetchOutcome(
-        operation=call.operation.id,
-        params=fetch.params,
-        data=summary,
-        meta={**response_meta(first), "pages": pages},
-        token_id=token_id,
-        expires=soonest,
-    )
+    return _outcome(fetch, summary, {**response_meta(first), "pages": pages}, soonest)
 
 
 def fetch(
@@ -205,6 +215,8 @@ def fetch(
     force_refresh: bool = False,
     params: Mapping[str, Any] | None = None,
     compatibility_date: str | None = None,
+    on_page: str | None = None,
+    sender: type | None = None,
 ) -> FetchOutcome:
     """:func:`prepare` then :func:`run`: fetch ``operation`` once; raises ``esi.exceptions`` errors."""
     prepared = prepare(
@@ -215,4 +227,4 @@ def fetch(
         params=params,
         compatibility_date=compatibility_date,
     )
-    return run(prepared, all_pages=all_pages)
+    return run(prepared, all_pages=all_pages, on_page=on_page, sender=sender)

@@ -24,6 +24,7 @@ MODULES = {
         "running",
         "running_key",
         "sending",
+        "serving",
     ],
     "esi_tasks.errors_memory": ["REMEMBERED_STATUSES", "forget", "recall", "remember"],
     "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"],
