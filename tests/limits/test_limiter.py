@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from esi.client.limits import RateLimitGroup, cost_of, downtime_remaining, retry_countdown
 from esi.client.limits import RedisLimiter as Limiter
-from esi.client.limits._rules import RESERVE_COST
+from esi.client.limits._rules import IN_FLIGHT_HOLD, RESERVE_COST
 from esi.exceptions import EsiConfigurationError, EsiErrorLimited, EsiRateLimited
 
 GROUP = RateLimitGroup("test-group", 10, 5.0)
@@ -36,7 +36,12 @@ def test_bucket_reserves_then_refuses_without_io_and_names_the_wait(limiter: Lim
     with pytest.raises(EsiRateLimited) as info:
         limiter.acquire(GROUP, "app")
     assert info.value.group == "test-group"
-    assert 4.5 < info.value.retry_after <= 5.0
+    assert info.value.retry_after <= IN_FLIGHT_HOLD  # full only of reservations in flight: they settle soon
+    for r in reservations:
+        limiter.settle(r, 200, {})
+    with pytest.raises(EsiRateLimited) as info:
+        limiter.acquire(GROUP, "app")
+    assert 4.5 < info.value.retry_after <= 5.0  # spent: back one window after their answers
     # Another identity has a bucket of its own.
     limiter.acquire(GROUP, "90000001")
 

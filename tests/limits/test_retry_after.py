@@ -3,7 +3,8 @@
 A settled entry's tokens come back one window after its answer. A reservation still in flight is
 re-stamped at its answer when it settles, so its tokens are not back one window after it was
 reserved (the old answer, too early); and what an in-flight request does not spend (a 5xx, a 429,
-a request given back) is free at once when it settles.
+a request given back) is free at once when it settles. A bucket full only because of reservations
+in flight is asked again after the in-flight hold (they settle within moments), not a window later.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from esi.client.limits import RateLimitGroup
 from esi.client.limits import RedisLimiter as Limiter
+from esi.client.limits._rules import IN_FLIGHT_HOLD
 from esi.exceptions import EsiRateLimited
 
 GROUP = RateLimitGroup("retry-after", 4, 3.0)  # two requests of 2 tokens fill it
@@ -61,3 +63,19 @@ def test_a_reservation_of_a_process_that_died_counts_from_when_it_was_reserved(
     time.sleep(0.4)  # older than a request may take: its process is gone
     wait = refused_for(limiter)
     assert 1.0 < wait <= 2.65, wait  # back 3 s after it was reserved, not 3 s from now
+
+
+def test_a_bucket_full_only_of_reservations_in_flight_is_asked_again_soon(limiter: Limiter) -> None:
+    group = RateLimitGroup("retry-in-flight", 4, 20.0)
+    first = limiter.acquire(group, "app")
+    second = limiter.acquire(group, "app")  # both in flight: nothing settled yet
+    with pytest.raises(EsiRateLimited) as info:
+        limiter.acquire(group, "app")
+    assert info.value.retry_after <= IN_FLIGHT_HOLD  # not the 20 s window: they settle within moments
+    limiter.release(second)  # a cache hit gives its reservation back
+    third = limiter.acquire(group, "app")  # admitted at once
+    limiter.settle(first, 200, {})
+    limiter.settle(third, 200, {})
+    with pytest.raises(EsiRateLimited) as info:  # now settled: back one window after their answers
+        limiter.acquire(group, "app")
+    assert 19.0 < info.value.retry_after <= 20.0

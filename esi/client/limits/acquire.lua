@@ -48,21 +48,31 @@ local used = expire(bz, tonumber(m[3]) or 0, window)
 if used + reserve > maxt then
   redis.call('HSET', bm, 'used', used)
   -- When will enough come back? A settled entry `window` after its answer. A reservation still
-  -- in flight is re-stamped at its answer, which is after now: its tokens come back `window`
-  -- from now at the earliest (not from when it was reserved), unless its request costs less.
-  -- One whose process died (older than a request's lifetime) counts as spent when reserved.
+  -- in flight is re-stamped at its answer, which is after now: if it costs what it reserved, its
+  -- tokens come back `window` from now. One whose process died (older than a request's lifetime)
+  -- counts as spent when reserved. When the settled entries cannot cover what is needed but the
+  -- reservations in flight can, the bucket is full only because of them: they settle within
+  -- moments, and what they do not spend (a cache hit giving its reservation back, a 5xx, a 429,
+  -- a 304) is free at once, so ask again after the in-flight hold, not a whole window.
   local need = used + reserve - maxt
   local entries = redis.call('ZRANGE', bz, 0, -1, 'WITHSCORES')
-  local wait = window
+  local wait, flying, last = nil, 0, 0
   for i = 1, #entries, 2 do
     local at = tonumber(entries[i + 1])
     if string.sub(entries[i], 1, 1) ~= '?' or at <= now - lifetime then
       need = need - cost_of(entries[i])
+      last = at + window - now
       if need <= 0 then
-        wait = at + window - now
+        wait = last
         break
       end
+    else
+      flying = flying + cost_of(entries[i])
     end
+  end
+  if not wait then
+    wait = window
+    if flying >= need then wait = math.min(window, math.max(last, hold)) end
   end
   return {2, tostring(wait)}
 end
