@@ -10,20 +10,31 @@ A number may also be given as a string (``"5"``, as read from an environment var
 of the wrong kind raises :class:`~esi.exceptions.EsiConfigurationError` naming the setting, the
 value and the accepted form, when the app loads (every process: web, workers, beat) and when it
 is read. The settings reference in the docs is checked against :data:`SETTINGS` by a test.
+
+Code that reads several settings on every call keeps them in a :func:`snapshot`: built once,
+then rebuilt only after an ``ESI_*`` setting changed (``setting_changed``, which
+``override_settings`` sends), after ``fork`` or after :func:`forget`::
+
+    @snapshot
+    def config() -> ClientConfig:
+        return ClientConfig(api_url=esi_settings.ESI_API_URL, ...)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed  # the same signal; django.test costs ~50 ms to import
 
 from esi.exceptions import EsiConfigurationError
 
-__all__ = ["SETTINGS", "Setting", "esi_settings"]
+__all__ = ["SETTINGS", "Setting", "Snapshot", "esi_settings", "forget", "settings_generation", "snapshot"]
 
 _UNSET: Any = object()
 
@@ -451,3 +462,58 @@ class EsiSettings:
 
 
 esi_settings = EsiSettings()
+
+
+# --- snapshots of settings, rebuilt after a change or a fork ----------------------------------
+
+_T = TypeVar("_T")
+_generation = 0
+
+
+def _bump() -> None:
+    global _generation
+    _generation += 1
+
+
+def _on_setting_changed(setting: str = "", **kwargs: Any) -> None:
+    if setting.startswith("ESI_") or setting == "SETTINGS_MODULE":
+        _bump()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="esi.app_settings")
+os.register_at_fork(after_in_child=_bump)  # a forked child must not reuse its parent's sockets
+
+
+def settings_generation() -> int:
+    """Bumped whenever an ``ESI_*`` setting changes through ``setting_changed``, after fork and by
+    :func:`forget`: what is built from settings (snapshots, the HTTP pool) is built again."""
+    return _generation
+
+
+def forget() -> None:
+    """Read every setting again on next use (after changing one by plain assignment)."""
+    _bump()
+
+
+class Snapshot(Generic[_T]):
+    """``build()``'s result, kept until the :func:`settings_generation` changes."""
+
+    __slots__ = ("_build", "_kept")
+
+    def __init__(self, build: Callable[[], _T]) -> None:
+        self._build = build
+        self._kept: tuple[int, _T] | None = None
+
+    def __repr__(self) -> str:
+        return f"<snapshot of {getattr(self._build, '__qualname__', self._build)!r}>"
+
+    def __call__(self) -> _T:
+        kept = self._kept
+        if kept is None or kept[0] != _generation:
+            kept = self._kept = (_generation, self._build())
+        return kept[1]
+
+
+def snapshot(build: Callable[[], _T]) -> Snapshot[_T]:
+    """A function returning ``build()``, built again only after a settings change or a fork."""
+    return Snapshot(build)

@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from esi.app_settings import esi_settings
-from esi.client._config import settings_generation
+from esi.app_settings import esi_settings, settings_generation
 
 __all__ = ["cap", "note_capped"]
 

@@ -19,9 +19,8 @@ import httpx
 from django.conf import settings
 
 import esi
-from esi.app_settings import esi_settings
+from esi.app_settings import esi_settings, settings_generation
 from esi.client._caps import cap, note_capped
-from esi.client._config import settings_generation
 from esi.exceptions import (
     EsiConfigurationError,
     EsiConnectionError,

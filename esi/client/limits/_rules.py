@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
-from esi.app_settings import esi_settings
+from esi.app_settings import esi_settings, snapshot
 from esi.client._caps import note_capped
-from esi.client._transport import settings_generation
 from esi.exceptions import EsiConfigurationError, EsiLimited
 
 __all__ = [
@@ -202,22 +201,11 @@ class Config:
     downtime: bool  # a daily downtime is configured (``downtime_remaining`` then reads its window)
 
 
-_config: tuple[int, Config] | None = None
-
-
+@snapshot
 def config() -> Config:
     """:class:`Config` as of now; rebuilt after ``setting_changed`` (``override_settings``) and fork."""
-    global _config
-    gen = settings_generation()
-    cached = _config
-    if cached is None or cached[0] != gen:
-        s = esi_settings
-        cached = (
-            gen,
-            Config(bool(s.ESI_RATE_LIMITING), threshold(), request_lifetime(), max_pause(), bool(s.ESI_DOWNTIME_START)),
-        )
-        _config = cached
-    return cached[1]
+    s = esi_settings
+    return Config(bool(s.ESI_RATE_LIMITING), threshold(), request_lifetime(), max_pause(), bool(s.ESI_DOWNTIME_START))
 
 
 def retry_countdown(exc: EsiLimited, *, spread: float = 0.1, cap: float = 30.0) -> float:
