@@ -32,9 +32,10 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed  # the same signal; django.test costs ~50 ms to import
 
+import esi
 from esi.exceptions import EsiConfigurationError
 
-__all__ = ["SETTINGS", "Setting", "Snapshot", "esi_settings", "forget", "settings_generation", "snapshot"]
+__all__ = ["SETTINGS", "Setting", "Snapshot", "esi_settings", "forget", "settings_generation", "snapshot", "user_agent"]
 
 _UNSET: Any = object()
 
@@ -462,6 +463,22 @@ class EsiSettings:
 
 
 esi_settings = EsiSettings()
+
+
+def user_agent() -> str:
+    """``AppName/1.0 (contact@example.com; +https://app.example) django-esi/11.0``."""
+    name = esi_settings.ESI_APP_NAME
+    if not name:
+        module = getattr(django_settings, "SETTINGS_MODULE", "") or "django-app"
+        name = module.split(".")[0]
+    product = name.replace(" ", "-")
+    if esi_settings.ESI_APP_VERSION:
+        product += f"/{esi_settings.ESI_APP_VERSION}"
+    contact = [c for c in (esi_settings.ESI_USER_CONTACT_EMAIL, esi_settings.ESI_APP_URL) if c]
+    if esi_settings.ESI_APP_URL:
+        contact[-1] = "+" + contact[-1]
+    comment = f" ({'; '.join(contact)})" if contact else ""
+    return f"{product}{comment} django-esi/{esi.__version__}"
 
 
 # --- snapshots of settings, rebuilt after a change or a fork ----------------------------------

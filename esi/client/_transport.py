@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from django.conf import settings
 
-import esi
-from esi.app_settings import esi_settings, settings_generation
+from esi.app_settings import esi_settings, settings_generation, user_agent
 from esi.client._caps import cap, note_capped
 from esi.exceptions import (
     EsiConfigurationError,
@@ -133,22 +131,6 @@ def _read_capped(response: httpx.Response, started: float, method: str, url: str
 def compatibility_date() -> str:
     value = esi_settings.ESI_COMPATIBILITY_DATE
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def user_agent() -> str:
-    """``AppName/1.0 (contact@example.com; +https://app.example) django-esi/11.0``."""
-    name = esi_settings.ESI_APP_NAME
-    if not name:
-        module = getattr(settings, "SETTINGS_MODULE", "") or "django-app"
-        name = module.split(".")[0]
-    product = name.replace(" ", "-")
-    if esi_settings.ESI_APP_VERSION:
-        product += f"/{esi_settings.ESI_APP_VERSION}"
-    contact = [c for c in (esi_settings.ESI_USER_CONTACT_EMAIL, esi_settings.ESI_APP_URL) if c]
-    if esi_settings.ESI_APP_URL:
-        contact[-1] = "+" + contact[-1]
-    comment = f" ({'; '.join(contact)})" if contact else ""
-    return f"{product}{comment} django-esi/{esi.__version__}"
 
 
 def _config() -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ from typing import TypeVar
 import httpx
 
 from esi._backoff import exponential
-from esi.app_settings import esi_settings
+from esi.app_settings import esi_settings, user_agent
 from esi.exceptions import SSOUnavailable
 
 __all__ = [
@@ -88,8 +88,6 @@ def sso_timeout() -> httpx.Timeout:
 
 def sso_headers() -> dict[str, str]:
     """The application's User-Agent (same as for ESI) and JSON accept."""
-    from esi.client._transport import user_agent
-
     return {"User-Agent": user_agent(), "Accept": "application/json"}
 
 

@@ -47,9 +47,7 @@ LEGITIMATE: dict[str, str] = {
 }
 
 # "module:function -> imported module": "cycle" or "top" (see the module docstring). Shrink me.
-OFFENDERS: dict[str, str] = {
-    "esi.sso._http:sso_headers -> esi.client._transport": "top",
-}
+OFFENDERS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
