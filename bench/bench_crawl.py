@@ -11,6 +11,8 @@ Figures: wall time against the ideal ``pages / ESI_PAGE_CONCURRENCY * latency`` 
 and the peak RSS each process added during the crawl (streamed: target <= 150 MB; joined beside
 it). The simulator's bodies are generated once before the runs (a raw httpx crawl), so its CPU
 does not count; the response cache is emptied before each run, so every page is a real request.
+Beside the wall: the CPU seconds the client process and (when started here) the simulator spent
+during each crawl, so a busy 2-core machine shows whose CPU it was.
 
 ``run(url=None) -> dict`` is what ``bench/run.py`` calls.
 """
@@ -23,7 +25,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
-from _setup import CHILD_PRELUDE, redis_url, simulator  # noqa: E402  (bench/ is on the path)
+from _setup import CHILD_PRELUDE, redis_url  # noqa: E402  (bench/ is on the path)
 
 ORDERS = "GetMarketsRegionIdOrders"
 REGION = 10000002
@@ -48,6 +52,10 @@ client.spec.get({op!r})
 client.call("GetStatus", force_refresh=True)   # pool, Redis and limiter warm
 gc.collect()
 base = rss()
+def cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+c0 = cpu()
 t0 = time.perf_counter()
 if {mode!r} == "streamed":
     pages = rows = 0
@@ -58,8 +66,10 @@ else:
     r = client.call({op!r}, region_id={region}, all_pages=True)
     pages, rows = r.pages, len(r.data)
 wall = time.perf_counter() - t0
+used = cpu() - c0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-json.dump({{"wall_s": wall, "pages": pages, "rows": rows, "added_peak_mb": (peak - base) / 2**20}}, sys.stdout)
+added = (peak - base) / 2**20
+json.dump({{"wall_s": wall, "pages": pages, "rows": rows, "added_peak_mb": added, "client_cpu_s": used}}, sys.stdout)
 """
 )
 
@@ -99,11 +109,32 @@ def _child(url: str, mode: str) -> dict[str, Any]:
     return result
 
 
+def _cpu_of(pid: int | None) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def _simulator(url: str | None) -> Iterator[tuple[str, int | None]]:
+    """(url, pid): the simulator at ``url``, or one started here (its pid known) when ``url`` is None."""
+    if url is not None:
+        yield url, None
+        return
+    from esi.testing import start_simulator
+
+    with start_simulator() as handle:
+        yield handle.url, handle.process.pid
+
+
 def run(url: str | None = None, pages: int = 400, rows: int = 1000, latency: float = 0.1) -> dict[str, Any]:
     """Both forms on one simulator (started here when ``url`` is None)."""
     from esi.testing import SimulatorControl
 
-    with simulator(url) as url:
+    with _simulator(url) as (url, sim_pid):
         control = SimulatorControl(url)
         control.configure_route(
             ORDERS, pages=pages, items=rows, latency=latency, rate_limit={"max_tokens": 10**9, "window": 900}
@@ -123,7 +154,9 @@ def run(url: str | None = None, pages: int = 400, rows: int = 1000, latency: flo
         }
         for mode in ("streamed", "joined"):
             _clear_cache()
+            sim_before = _cpu_of(sim_pid)
             figures = _child(url, mode)
+            figures["simulator_cpu_s"] = _cpu_of(sim_pid) - sim_before if sim_pid else None
             figures["ratio_vs_ideal"] = figures["wall_s"] / ideal
             figures["ratio_vs_raw"] = figures["wall_s"] / raw
             result[mode] = figures
@@ -134,6 +167,11 @@ def run(url: str | None = None, pages: int = 400, rows: int = 1000, latency: flo
         return result
 
 
+def _cpu(f: dict[str, Any]) -> str:
+    sim = "" if f.get("simulator_cpu_s") is None else f", simulator {f['simulator_cpu_s']:.2f} s"
+    return f"CPU: client {f['client_cpu_s']:.2f} s{sim}"
+
+
 def summary(r: dict[str, Any]) -> list[str]:
     s, j = r["streamed"], r["joined"]
     return [
@@ -141,9 +179,10 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"ideal {r['ideal_s']:.2f} s, raw httpx crawl {r['raw_httpx_crawl_s']:.2f} s "
         f"(load {r['load'][0]:.1f})",
         f"  streamed  {s['wall_s']:6.2f} s -> {s['ratio_vs_ideal']:.2f}x ideal (target <= 1.2x), "
-        f"{s['ratio_vs_raw']:.2f}x raw; peak +{s['added_peak_mb']:.0f} MB RSS (target <= 150 MB); {s['rows']} rows",
+        f"{s['ratio_vs_raw']:.2f}x raw; peak +{s['added_peak_mb']:.0f} MB RSS (target <= 150 MB); {s['rows']} rows; "
+        f"{_cpu(s)}",
         f"  joined    {j['wall_s']:6.2f} s -> {j['ratio_vs_ideal']:.2f}x ideal, {j['ratio_vs_raw']:.2f}x raw; "
-        f"peak +{j['added_peak_mb']:.0f} MB RSS; {j['rows']} rows",
+        f"peak +{j['added_peak_mb']:.0f} MB RSS; {j['rows']} rows; {_cpu(j)}",
     ]
 
 

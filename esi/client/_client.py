@@ -42,6 +42,8 @@ from esi.client._pagination import (
     check_pages,
     join_pages,
     page_progress,
+    request_slot,
+    request_slots,
 )
 from esi.client._prepared import PreparedCall, build
 from esi.client._response import EsiResponse
@@ -234,7 +236,8 @@ class EsiClient(_TypedTags):
         """Every page of ``operation``, each as soon as it arrives (``r.page`` says which).
 
         ``X-Pages`` operations: page 1 first, then the others in the order they arrive, at most
-        ``ESI_PAGE_CONCURRENCY`` in flight and as many held; a page of another snapshot raises
+        ``ESI_PAGE_CONCURRENCY`` requests in flight and twice as many pages held (decoded and
+        stored while the next requests are out); a page of another snapshot raises
         ``EsiSnapshotChanged`` (start again). Cursor and from_id operations: one walk step after
         the other. Other operations: their one response. The call is checked before this returns.
         """
@@ -290,13 +293,16 @@ class EsiClient(_TypedTags):
             return
         check_pages(op, total)
         width = min(config().page_concurrency, total - 1)
+        held = min(2 * width, total - 1)  # requests in flight <= width; the others decode and store
+        slots = threading.BoundedSemaphore(width)
         running: dict[Future[EsiResponse], int] = {}
         following = 2
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="esi-page") as pool:
+        with ThreadPoolExecutor(max_workers=held, thread_name_prefix="esi-page") as pool:
             try:
                 while following <= total or running:
-                    while following <= total and len(running) < width:
+                    while following <= total and len(running) < held:
                         context = contextvars.copy_context()  # the caller's wait limit applies in the threads
+                        context.run(request_slots.set, slots)
                         running[pool.submit(context.run, self.send, call.page(following))] = following
                         following += 1
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -385,7 +391,8 @@ class EsiClient(_TypedTags):
             else:
                 reservation = limiter.acquire(op.rate_limit, identity)
             try:
-                response = self.transport.send(op.method, url, headers=headers, params=query, json_body=body)
+                with request_slot():  # a crawl's in-flight limit covers the exchange only
+                    response = self.transport.send(op.method, url, headers=headers, params=query, json_body=body)
             except Exception:
                 limiter.settle(reservation, 0, {})  # 0: no response at all (timeout, refused, bad URL...)
                 raise

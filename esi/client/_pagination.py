@@ -3,7 +3,9 @@
 The client's loops (``EsiClient.iter_pages`` and ``call(all_pages=True)``) send prepared page
 calls; this module says which call comes next and what the pages add up to:
 
-- ``X-Pages`` operations: page 1, then pages 2..N (at most ``ESI_PAGE_CONCURRENCY`` in flight).
+- ``X-Pages`` operations: page 1, then pages 2..N (at most ``ESI_PAGE_CONCURRENCY`` requests in
+  flight: :data:`request_slots`; as many more pages may be decoded and stored meanwhile, so a
+  page's cache write does not hold back the next request).
   All pages of one snapshot share ``Last-Modified`` and ``X-Pages`` (:func:`check_page`); if a
   page disagrees, the snapshot changed mid-crawl: a joined crawl restarts (revalidating every
   page) at most :data:`MAX_RESTARTS` times, a streamed one raises ``EsiSnapshotChanged``.
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
@@ -40,6 +44,8 @@ __all__ = [
     "check_pages",
     "join_pages",
     "page_progress",
+    "request_slot",
+    "request_slots",
 ]
 
 logger = logging.getLogger(__name__)
@@ -49,6 +55,19 @@ _ID_FIELDS = {"from_id": "transaction_id", "last_mail_id": "mail_id"}
 
 #: ``callback(operation_id, total_pages)`` after each page of an ``X-Pages`` crawl, or ``None``.
 page_progress: ContextVar[Callable[[str, int], None] | None] = ContextVar("esi_page_progress", default=None)
+
+
+#: The crawl's in-flight gate (set in its page threads): held only while a request is sent and
+#: answered, so the threads decode and store a page while the next request is already out.
+request_slots: ContextVar[threading.BoundedSemaphore | None] = ContextVar("esi_request_slots", default=None)
+
+
+@contextmanager
+def request_slot() -> Iterator[None]:
+    """One of the crawl's ``ESI_PAGE_CONCURRENCY`` request slots (nothing outside a crawl)."""
+    slots = request_slots.get()
+    with slots if slots is not None else nullcontext():
+        yield
 
 
 def _join(responses: list[EsiResponse]) -> EsiResponse:

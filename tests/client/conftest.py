@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import httpx
 import pytest
 import redis as redis_lib
 
@@ -55,6 +56,28 @@ class RecordingLimiter(Limiter):
         with self.lock:
             self.in_flight -= 1
             self.settled.append(status)
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """A real httpx transport that counts the requests in flight at once (sent, body not yet read)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            response = super().handle_request(request)
+            response.read()  # the exchange ends with its body
+            return response
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
 
 class CountingRedis:

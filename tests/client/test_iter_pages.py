@@ -1,17 +1,22 @@
 """Streamed crawls: client.iter_pages yields each page as it arrives, at most ESI_PAGE_CONCURRENCY
-in flight, and refuses a page of another snapshot (EsiSnapshotChanged) instead of restarting."""
+requests in flight, and refuses a page of another snapshot (EsiSnapshotChanged) instead of restarting."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import pytest
 from django.test import override_settings
 
 from esi.client import EsiClient
+from esi.client._transport import HttpPool
+from esi.client.limits import Reservation
 from esi.exceptions import EsiSnapshotChanged, InvalidParameter
 
-from .conftest import RecordingLimiter
+from .conftest import CountingTransport, RecordingLimiter
 
 ORDERS = "GetMarketsRegionIdOrders"
 
@@ -30,15 +35,16 @@ def test_every_page_once_with_its_number(client: EsiClient, esi_sim: Any) -> Non
 def test_a_slow_consumer_holds_at_most_the_window(esi_sim: Any, redis_client: Any) -> None:
     esi_sim.configure_route(ORDERS, pages=12)
     limiter = RecordingLimiter()
-    client = EsiClient(limiter=limiter)
+    counting = CountingTransport()
+    client = EsiClient(limiter=limiter, transport=HttpPool(transport=counting))
     with override_settings(ESI_PAGE_CONCURRENCY=3):
         stream = client.iter_pages(ORDERS, region_id=10000002)
         next(stream)  # page 1 only: nothing else was asked for yet
         assert len(limiter.acquired) == 1
-        next(stream)  # the window opened: three pages in flight, no more
-        assert len(limiter.acquired) <= 1 + 3
+        next(stream)  # the window opened: three requests in flight, three more pages decoded/stored
+        assert len(limiter.acquired) <= 1 + 2 * 3
         rest = list(stream)
-    assert len(rest) == 10 and limiter.max_in_flight <= 3
+    assert len(rest) == 10 and counting.max_in_flight <= 3
 
 
 def test_a_changed_snapshot_raises(esi_sim: Any, redis_client: Any) -> None:
@@ -66,3 +72,33 @@ def test_other_operations_stream_their_steps(client: EsiClient, esi_sim: Any) ->
     assert [r.status for r in client.iter_pages("GetStatus")] == [200]
     steps = list(client.iter_pages("GetFreelanceJobsListing"))
     assert len(steps) >= 1 and all(isinstance(s.data, dict) for s in steps)
+
+
+def test_the_next_request_goes_out_while_a_page_is_stored(esi_sim: Any, redis_client: Any) -> None:
+    """The in-flight limit covers the HTTP exchange only: a page's settle and cache write do not
+    hold its slot, so with ESI_PAGE_CONCURRENCY=1 page 3 is requested while page 2 is stored."""
+    esi_sim.configure_route(ORDERS, pages=4)
+    third_request = threading.Event()
+
+    class Transport(CountingTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            with self.lock:
+                self.started = getattr(self, "started", 0) + 1
+                if self.started == 3:
+                    third_request.set()
+            return super().handle_request(request)
+
+    overlapped: list[bool] = []
+
+    class SlowSettle(RecordingLimiter):
+        def settle(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
+            if len(self.settled) == 1:  # the first page after page 1: wait for the next request to start
+                overlapped.append(third_request.wait(10))
+            super().settle(reservation, status, headers)
+
+    transport = Transport()
+    client = EsiClient(limiter=SlowSettle(), transport=HttpPool(transport=transport))
+    with override_settings(ESI_PAGE_CONCURRENCY=1):
+        pages = list(client.iter_pages(ORDERS, region_id=10000002))
+    assert len(pages) == 4 and overlapped == [True]
+    assert transport.max_in_flight == 1  # still one request at a time

@@ -8,9 +8,10 @@ import pytest
 from django.test import override_settings
 
 from esi.client import EsiClient, RetryPolicy
+from esi.client._transport import HttpPool
 from esi.exceptions import EsiTransportError
 
-from .conftest import RecordingLimiter
+from .conftest import CountingTransport, RecordingLimiter
 
 ORDERS = "GetMarketsRegionIdOrders"
 
@@ -53,11 +54,11 @@ def test_results_is_all_pages(client: EsiClient, esi_sim: Any) -> None:
 @override_settings(ESI_PAGE_CONCURRENCY=4)
 def test_pages_are_fetched_concurrently(esi_sim: Any, redis_client: Any) -> None:
     esi_sim.configure_route(ORDERS, pages=9, latency=0.2)
-    limiter = RecordingLimiter()
-    client = EsiClient(limiter=limiter)
+    counting = CountingTransport()
+    client = EsiClient(limiter=RecordingLimiter(), transport=HttpPool(transport=counting))
     r = client.call(ORDERS, region_id=10000002, all_pages=True)
     assert r.pages == 9
-    assert limiter.max_in_flight == 4  # ESI_PAGE_CONCURRENCY pages in flight at once, never more
+    assert counting.max_in_flight == 4  # ESI_PAGE_CONCURRENCY requests in flight at once, never more
 
 
 def test_changed_snapshot_restarts_the_crawl(esi_sim: Any, redis_client: Any) -> None:
