@@ -15,6 +15,10 @@ left Celery's default:
   run, or such tasks run twice; and every
   worker looks for such messages every 10 s (kombu's ``unacked_restore_interval`` with
   ``unacked_restore_throttle = 1``; kombu's default looks every 100 s);
+- ``broker_transport = "esi_tasks.transport:Transport"`` (for a ``redis://`` broker only): kombu's
+  Redis transport keeping a ledger of task messages, so that a message lost between kombu's pop
+  and its unacknowledged record (a worker main process or Redis killed then) is pushed back
+  (:mod:`esi_tasks.transport` says how);
 - ``worker_consumer = "esi_tasks.consumer:Consumer"``: Celery's consumer, except that a broker
   connection lost while Redis is down no longer makes the worker's main process exit
   (:mod:`esi_tasks.consumer` says why it did);
@@ -67,6 +71,8 @@ DEFAULT_QUEUE = "esi"
 #: countdown (a retry: 600 s backoff + 300 s jitter; a re-queue: ESI_MAX_PAUSE, 300 s; keep-fresh
 #: runs: 2 s) plus the longest run (10 minutes), with room; not Celery's 1 hour.
 VISIBILITY_TIMEOUT = 2400
+#: The broker transport set for ``redis://`` brokers: kombu's, with the ledger.
+TRANSPORT = "esi_tasks.transport:Transport"
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     "esi_tasks.refresh_token": {"queue": TOKEN_QUEUE},
@@ -77,6 +83,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
 }
 
 RELIABILITY_SETTINGS: dict[str, Any] = {
+    "broker_transport": TRANSPORT,  # redis:// brokers only (_apply)
     "worker_consumer": "esi_tasks.consumer:Consumer",
     "worker_prefetch_multiplier": 1,
     "worker_cancel_long_running_tasks_on_connection_loss": False,
@@ -104,9 +111,16 @@ CELERY_SETTINGS: dict[str, Any] = {
 }
 
 
+def _redis_broker(app: Any) -> bool:
+    url = app.conf.get("broker_url")
+    return isinstance(url, str) and url.startswith("redis://")
+
+
 def _apply(app: Any, settings: dict[str, Any]) -> None:
     for name, value in settings.items():
         current = app.conf.get(name)
+        if name == "broker_transport" and not _redis_broker(app):
+            continue  # the ledger is for kombu's Redis transport only
         if isinstance(value, dict) and name.endswith("_options"):
             merged = dict(current or {})
             for key, item in value.items():
