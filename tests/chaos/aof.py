@@ -3,11 +3,11 @@
 kombu's Redis transport takes a message off its queue (``BRPOP``, written to the AOF as
 ``RPOP``) and records it as unacknowledged (``ZADD unacked_index`` + ``HSET unacked``) in a
 second round trip. A message taken by a process that dies (or whose Redis dies) between the two
-exists nowhere any more: :func:`vanished` finds those by replaying the AOF, so the run can tell
-a message lost in that gap (a documented kombu limit, docs/reliability.md) from any other loss.
-The chaos Redis never rewrites its AOF (``auto-aof-rewrite-percentage 0``), so it holds the
-whole history; :class:`Replay` reads it as it grows, so the run stops waiting for a task whose
-message is known to be gone.
+exists nowhere any more, until esi_tasks' ledger pushes it back (``RPUSH``, esi_tasks.transport)
+and a worker takes and records it. :func:`vanished` replays the whole AOF and lists the task
+messages taken and never recorded afterwards: the ones the ledger did not bring back (the run
+requires none). The chaos Redis never rewrites its AOF (``auto-aof-rewrite-percentage 0``), so
+it holds the whole history; :class:`Replay` can read it as it grows.
 """
 
 from __future__ import annotations
