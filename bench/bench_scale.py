@@ -1,7 +1,7 @@
 """Scaling: fetch tasks per second through 1, 2 and 4 prefork worker processes, the Redis commands
 and SQL statements per task, and bulk keep-fresh (100,000 chains: start time, burst size).
 
-    .venv/bin/python bench/bench_scale.py [--tasks 200] [--processes 1,2,4] [--chains 100000]
+    .venv/bin/python bench/bench_scale.py [--tasks 200] [--processes 1,2,4] [--chains 100000] [--dispatch-runs 20000]
 
 Everything runs on this machine: a Redis server of its own (a free port, so ``INFO
 commandstats`` counts only the bench), the ``esi.testing`` simulator (a subprocess) and real
@@ -20,7 +20,9 @@ commandstats`` counts only the bench), the ``esi.testing`` simulator (a subproce
 limiter, de-duplication claims) divided by the tasks; "SQL per task" counts the statements the
 worker processes ran (``_scale_hooks``). ``keep_fresh``: ``start_many`` of ``chains`` resources
 spread over :data:`SPREAD` s; the burst is the most first runs due in any one second, then
-``stop_all``. ``run(...) -> dict`` is what ``bench/run.py`` may call.
+``stop_all``. ``dispatcher``: ``dispatch_runs`` chains all due at once, their runs sent by the
+ticks of one worker process: the runs it publishes a second (100,000 chains at a 5-minute
+``Expires`` need 333/s). ``run(...) -> dict`` is what ``bench/run.py`` may call.
 """
 
 from __future__ import annotations
@@ -93,11 +95,13 @@ def _env(url: str, redis_url: str, db_path: str, sql_dir: str) -> dict[str, str]
     }
 
 
-def _start_worker(env: dict[str, str], processes: int) -> subprocess.Popen[bytes]:
+def _start_worker(
+    env: dict[str, str], processes: int, queues: str = "esi_tokens,esi,celery"
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "-P", "prefork"),
-            *("-c", str(processes), "-Q", "esi_tokens,esi,celery", "-n", f"scale-{os.getpid()}-{processes}@localhost"),
+            *("-c", str(processes), "-Q", queues, "-n", f"scale-{os.getpid()}-{processes}-{queues}@localhost"),
             *("-I", "_scale_hooks", "-l", "WARNING", "--without-heartbeat", "--without-mingle", "--without-gossip"),
         ],
         cwd=ROOT,
@@ -241,7 +245,57 @@ def _keep_fresh(r: Any, chains: int) -> dict[str, Any]:
     }
 
 
-def run(tasks: int = 200, processes: tuple[int, ...] = (1, 2, 4), chains: int = 100_000) -> dict[str, Any]:
+def _queued_runs(r: Any) -> int:
+    """Messages waiting in the ``esi`` queue (its priority lists too): the runs sent so far."""
+    return sum(
+        r.llen(k)
+        for k in r.scan_iter(match="esi*", count=1000)
+        if not k.startswith(b"esi_tokens") and r.type(k) == b"list"
+    )
+
+
+def _wait_ping(app: Any, worker: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise RuntimeError("bench worker did not start")
+
+
+def _dispatcher(app: Any, env: dict[str, str], r: Any, runs: int) -> dict[str, Any]:
+    """The dispatcher's publish rate: ``runs`` chains all due at once, their runs sent by the ticks
+    of one prefork process (``-Q esi_tokens -c 1``, nothing consumes the runs); runs/s from the
+    first to the last run in the queue."""
+    from esi_tasks import dispatcher, keep_fresh
+
+    worker = _start_worker(env, 1, queues="esi_tokens")
+    try:
+        _wait_ping(app, worker)
+        keep_fresh.start_many("GetCharactersDetail", [{"character_id": 95000000 + i} for i in range(runs)], spread=0)
+        started = time.perf_counter()
+        first = last = None
+        deadline = started + 600
+        while time.perf_counter() < deadline:
+            queued = _queued_runs(r)
+            now = time.perf_counter()
+            if first is None and queued:
+                first = (now, queued)
+            if queued >= runs:
+                last = now
+                break
+            time.sleep(0.05)
+        if first is None or last is None:
+            raise RuntimeError("the dispatcher did not send every run within 600 s")
+        wall = last - started
+        keep_fresh.stop_all()
+        r.delete(dispatcher.TICK_KEY)
+        return {"runs": runs, "all_sent_s": round(wall, 2), "runs_per_s": round(runs / wall)}
+    finally:
+        _stop(worker)
+
+
+def run(
+    tasks: int = 200, processes: tuple[int, ...] = (1, 2, 4), chains: int = 100_000, dispatch_runs: int = 20_000
+) -> dict[str, Any]:
     from esi.testing import SimulatorControl, start_simulator
 
     folder = tempfile.mkdtemp(prefix="bench-scale-")
@@ -269,16 +323,15 @@ def run(tasks: int = 200, processes: tuple[int, ...] = (1, 2, 4), chains: int = 
             r.flushdb()
             worker = _start_worker(env, n)
             try:
-                deadline = time.monotonic() + 60
-                while not app.control.ping(timeout=0.5):
-                    if time.monotonic() > deadline or worker.poll() is not None:
-                        raise RuntimeError("bench worker did not start")
+                _wait_ping(app, worker)
                 _through_workers(PLAIN_OP, [{"type_id": 1}])  # warm (spec, pools) in every child
                 out["by_processes"][n] = _scenarios(control, r, sql_dir, tasks, base=100_000 * n)
             finally:
                 _stop(worker)
         r.flushdb()
-        out["keep_fresh"] = _keep_fresh(r, chains)
+        out["keep_fresh"] = _keep_fresh(r, chains) if chains else None
+        r.flushdb()
+        out["dispatcher"] = _dispatcher(app, env, r, dispatch_runs) if dispatch_runs else None
         out["load_after"] = os.getloadavg()[0]
         return out
     finally:
@@ -301,11 +354,18 @@ def _summary(out: dict[str, Any]) -> list[str]:
             f"ESI answers {rl['esi_answers']}"
         )
     k = out["keep_fresh"]
-    lines.append(
-        f"keep-fresh: start_many of {k['chains']:,} chains in {k['start_many_s']} s ({k['chains_per_s']:,}/s); "
-        f"burst {k['burst_max_runs_in_1s']} runs in the busiest second (mean {k['mean_runs_per_s']}/s over "
-        f"{k['spread_s']:.0f} s); Redis {k['redis_used_memory_mb']} MB; stop_all {k['stop_all_s']} s"
-    )
+    if k:
+        lines.append(
+            f"keep-fresh: start_many of {k['chains']:,} chains in {k['start_many_s']} s ({k['chains_per_s']:,}/s); "
+            f"burst {k['burst_max_runs_in_1s']} runs in the busiest second (mean {k['mean_runs_per_s']}/s over "
+            f"{k['spread_s']:.0f} s); Redis {k['redis_used_memory_mb']} MB; stop_all {k['stop_all_s']} s"
+        )
+    d = out["dispatcher"]
+    if d:
+        lines.append(
+            f"dispatcher: {d['runs']:,} runs due at once sent in {d['all_sent_s']} s by one process: "
+            f"{d['runs_per_s']:,} runs/s"
+        )
     return lines
 
 
@@ -313,9 +373,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--processes", default="1,2,4")
-    parser.add_argument("--chains", type=int, default=100_000)
+    parser.add_argument("--chains", type=int, default=100_000, help="keep-fresh start_many size (0: skip)")
+    parser.add_argument("--dispatch-runs", type=int, default=20_000, help="dispatcher publish rate runs (0: skip)")
     args = parser.parse_args()
-    out = run(args.tasks, tuple(int(x) for x in args.processes.split(",")), args.chains)
+    processes = tuple(int(x) for x in args.processes.split(",")) if args.processes else ()
+    out = run(args.tasks, processes, args.chains, args.dispatch_runs)
     print("\n".join(_summary(out)))
     print(json.dumps(out, indent=2))
 

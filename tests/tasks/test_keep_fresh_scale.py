@@ -4,6 +4,7 @@ stopping chains, the dispatcher's lease and single tick, refresh at the cache's 
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import math
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from celery.signals import task_prerun
 from django.core.management import call_command
 
-from esi.exceptions import EsiResultTooLarge
+from esi.exceptions import EsiResultTooLarge, RedisUnavailable
 from esi.redis_pool import get_redis
 from esi_tasks import dispatcher, keep_fresh
 from esi_tasks.tasks import fetch_endpoint
@@ -64,7 +65,9 @@ def test_stored_results_opted_in_live_the_configured_time(threads_worker, esi_si
     wait_for(lambda: len(runs) >= 3, timeout=30)
     keep_fresh.cancel("GetStatus")
     r = get_redis()
-    stored = [r.ttl(f"celery-task-meta-{task_id}") for task_id in runs[:2]]
+    keys = [f"celery-task-meta-{task_id}" for task_id in runs[:2]]
+    wait_for(lambda: r.exists(*keys) == 2, timeout=10)  # a run's result is stored after it returns
+    stored = [r.ttl(key) for key in keys]
     assert all(0 < ttl <= 120 for ttl in stored), stored  # Celery's result_expires here is 600
 
 
@@ -214,3 +217,49 @@ def test_a_tick_sends_for_a_bounded_time_and_leaves_the_rest_due(redis_client, e
     assert dispatcher.dispatch(celery_app, budget=3600) == 500 - dispatcher.BATCH  # until none is due
     runs = [m for m in published.messages if m["task"] == "esi_tasks.keep_fresh"]
     assert len(runs) == 500 and len({m["id"] for m in runs}) == 500
+
+
+def _queued_runs() -> int:
+    """Run messages in the broker's ``esi`` queue (its priority lists too)."""
+    r = get_redis()
+    keys = [k for k in r.scan_iter(match="esi*", count=1000) if not k.startswith(b"esi_tokens")]
+    return sum(r.llen(k) for k in keys if r.type(k) == b"list")
+
+
+def test_a_tick_behind_sends_the_next_tick_at_once(redis_client, esi_sim, celery_app, published, monkeypatch):
+    """Ticks start TICK apart (not TICK after their work); a tick that ran out of budget with runs
+    still due sends the next one with no countdown, and the runs it sent are in the broker."""
+    keep_fresh.start_many("GetCharactersDetail", _ids(300), spread=0)  # all due at once
+    token = get_redis().get(dispatcher.TICK_KEY).decode()
+    monkeypatch.setattr(dispatcher, "TICK_BUDGET", 0.0)  # one round of BATCH runs per tick
+    assert dispatcher.tick(celery_app, token) == dispatcher.BATCH
+    behind = [m for m in published.messages if m["task"] == dispatcher.DISPATCH_TASK][-1]
+    assert behind["eta"] is None  # at once: runs are still due
+    assert _queued_runs() == dispatcher.BATCH  # published through the batch, none lost
+    monkeypatch.setattr(dispatcher, "TICK_BUDGET", 60.0)
+    assert dispatcher.tick(celery_app, token) == 300 - dispatcher.BATCH
+    caught_up = [m for m in published.messages if m["task"] == dispatcher.DISPATCH_TASK][-1]
+    assert caught_up["eta"] is not None  # caught up: the next tick one TICK after this one started
+    eta = dt.datetime.fromisoformat(caught_up["eta"])
+    assert eta <= caught_up["sent_at"] + dt.timedelta(seconds=dispatcher.TICK)
+    assert _queued_runs() == 300
+
+
+def test_runs_a_failed_publish_did_not_send_are_due_again_at_once(redis_client, esi_sim):
+    """The broker refuses: the claimed chains are not left waiting for the lease (10 minutes)."""
+    from celery import Celery
+
+    from esi_tasks.queues import apply_defaults
+
+    broken = Celery("broken", broker="redis://127.0.0.1:1/0", set_as_current=False)  # nothing listens on port 1
+    apply_defaults(broken)
+    broken.conf.task_publish_retry = False
+    broken.conf.broker_connection_retry = False
+    broken.conf.broker_connection_max_retries = 0
+    import esi_tasks.tasks  # noqa: F401  (the shared tasks, registered on every app)
+
+    keep_fresh.start_many("GetCharactersDetail", _ids(5), spread=0)
+    with pytest.raises(RedisUnavailable, match="not sent"):
+        dispatcher.dispatch(broken)
+    now = time.time()
+    assert get_redis().zcount(dispatcher.DUE_KEY, "-inf", now + dispatcher.LOOKAHEAD) == 5  # not leased
