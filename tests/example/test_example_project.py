@@ -266,6 +266,8 @@ token.scopes.add(Scope.objects.get_or_create(name="esi-assets.read_assets.v1", d
 
 
 DEGRADED_SCRIPT = """
+from django.test import override_settings
+override_settings(ESI_REDIS_RETRIES=0).enable()  # a refused connection fails at once, not after 3.5 s of backoff
 from django.contrib.auth import get_user_model
 from django.test import Client
 

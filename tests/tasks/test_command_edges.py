@@ -49,12 +49,13 @@ def broker_down() -> Iterator[None]:
 
 
 def test_esi_fetch_with_redis_down_prints_one_line_and_exits_1(tmp_path: Path) -> None:
-    (tmp_path / "redis_down.py").write_text(f"from tests.settings import *  # noqa: F403\nESI_REDIS_URL = {DEAD!r}\n")
+    (tmp_path / "redis_down.py").write_text(  # no retries: a refused connection fails at once
+        f"from tests.settings import *  # noqa: F403\nESI_REDIS_URL = {DEAD!r}\nESI_REDIS_RETRIES = 0\n"
+    )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "redis_down",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-        "ESI_REDIS_RETRIES": "0",
     }
     manage = (  # as a project's manage.py does, with its Celery app loaded
         "import tests.celery_app; from django.core.management import execute_from_command_line; "
