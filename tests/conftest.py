@@ -21,6 +21,7 @@ import pytest
 import redis as redis_lib
 from django.conf import settings
 
+from esi.client import _caps
 from esi.redis_pool import get_redis, reset_redis
 
 
@@ -90,6 +91,16 @@ def flush(client: redis_lib.Redis) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_redis_pool() -> Iterator[None]:
+def _fresh_process_state() -> Iterator[None]:
+    """What a process keeps across tests: the capped values it logged once, the current Celery
+    app (``Celery(...)`` makes itself current), the Redis pool.
+
+    Without it a test passes or fails with what ran before it in the same process (another order
+    under ``-n N``): a "logged once" line already logged, tasks sent through another test's app.
+    """
+    from tests.celery_app import app  # not at import: it loads the task modules, after django.setup()
+
+    _caps._noted.clear()
+    app.set_current()
     yield
     reset_redis()
