@@ -40,10 +40,10 @@ from esi.client._pagination import (
     FromIdWalk,
     check_page,
     check_pages,
+    in_slot,
     join_pages,
     page_progress,
     request_slot,
-    request_slots,
 )
 from esi.client._prepared import PreparedCall, build
 from esi.client._response import EsiResponse
@@ -293,7 +293,7 @@ class EsiClient(_TypedTags):
             return
         check_pages(op, total)
         width = min(config().page_concurrency, total - 1)
-        held = min(2 * width, total - 1)  # requests in flight <= width; the others decode and store
+        held = min(2 * width, total - 1)  # pages in a slot (cache read, request) <= width; the others store
         slots = threading.BoundedSemaphore(width)
         running: dict[Future[EsiResponse], int] = {}
         following = 2
@@ -302,8 +302,8 @@ class EsiClient(_TypedTags):
                 while following <= total or running:
                     while following <= total and len(running) < held:
                         context = contextvars.copy_context()  # the caller's wait limit applies in the threads
-                        context.run(request_slots.set, slots)
-                        running[pool.submit(context.run, self.send, call.page(following))] = following
+                        nxt = call.page(following)
+                        running[pool.submit(context.run, in_slot, slots, self.send, nxt)] = following
                         following += 1
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in sorted(done, key=running.__getitem__):

@@ -3,9 +3,9 @@
 The client's loops (``EsiClient.iter_pages`` and ``call(all_pages=True)``) send prepared page
 calls; this module says which call comes next and what the pages add up to:
 
-- ``X-Pages`` operations: page 1, then pages 2..N (at most ``ESI_PAGE_CONCURRENCY`` requests in
-  flight: :data:`request_slots`; as many more pages may be decoded and stored meanwhile, so a
-  page's cache write does not hold back the next request).
+- ``X-Pages`` operations: page 1, then pages 2..N (at most ``ESI_PAGE_CONCURRENCY`` pages in a
+  :class:`RequestSlot`, from the cache read to the end of the HTTP exchange; as many more may be
+  decoded and stored meanwhile, so a page's cache write does not hold back the next request).
   All pages of one snapshot share ``Last-Modified`` and ``X-Pages`` (:func:`check_page`); if a
   page disagrees, the snapshot changed mid-crawl: a joined crawl restarts (revalidating every
   page) at most :data:`MAX_RESTARTS` times, a streamed one raises ``EsiSnapshotChanged``.
@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any
@@ -40,8 +40,10 @@ __all__ = [
     "MAX_RESTARTS",
     "CursorWalk",
     "FromIdWalk",
+    "RequestSlot",
     "check_page",
     "check_pages",
+    "in_slot",
     "join_pages",
     "page_progress",
     "request_slot",
@@ -57,17 +59,59 @@ _ID_FIELDS = {"from_id": "transaction_id", "last_mail_id": "mail_id"}
 page_progress: ContextVar[Callable[[str, int], None] | None] = ContextVar("esi_page_progress", default=None)
 
 
-#: The crawl's in-flight gate (set in its page threads): held only while a request is sent and
-#: answered, so the threads decode and store a page while the next request is already out.
-request_slots: ContextVar[threading.BoundedSemaphore | None] = ContextVar("esi_request_slots", default=None)
+class RequestSlot:
+    """One page's claim on its crawl's ``ESI_PAGE_CONCURRENCY`` slots: taken before the page's
+    cache read and budget reservation, given back as soon as its HTTP exchange ends (a retry
+    takes one again), so the page is decoded and stored while the next request is already out."""
+
+    __slots__ = ("_held", "_slots")
+
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots = slots
+        self._held = False
+
+    def take(self) -> None:
+        if not self._held:
+            self._slots.acquire()
+            self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+
+#: The slot of the page a crawl's thread is fetching (None outside a crawl).
+request_slots: ContextVar[RequestSlot | None] = ContextVar("esi_request_slot", default=None)
 
 
 @contextmanager
 def request_slot() -> Iterator[None]:
-    """One of the crawl's ``ESI_PAGE_CONCURRENCY`` request slots (nothing outside a crawl)."""
-    slots = request_slots.get()
-    with slots if slots is not None else nullcontext():
+    """Around one HTTP exchange: the page's slot is held (taken if a retry gave it back), then
+    given back; outside a crawl, nothing."""
+    slot = request_slots.get()
+    if slot is None:
         yield
+        return
+    slot.take()
+    try:
+        yield
+    finally:
+        slot.give_back()
+
+
+def in_slot(
+    slots: threading.BoundedSemaphore, send: Callable[[PreparedCall], EsiResponse], call: PreparedCall
+) -> EsiResponse:
+    """``send(call)`` for a crawl's page thread: a slot from before the cache read until the end of
+    the exchange (or the end of ``send``: a cache hit, an error). Run in a copied context."""
+    slot = RequestSlot(slots)
+    request_slots.set(slot)
+    slot.take()
+    try:
+        return send(call)
+    finally:
+        slot.give_back()
 
 
 def _join(responses: list[EsiResponse]) -> EsiResponse:
