@@ -299,6 +299,14 @@ SETTINGS: tuple[Setting, ...] = (
         "extra",
     ),
     Setting(
+        "ESI_TOKEN_POOL_REFUSAL_TIMEOUT",
+        3600,
+        (int,),
+        "Seconds a character ESI refused (403, e.g. lacking an in-game role) is skipped by the token pool for "
+        "the same corporation and roles before it is tried again (docs/token-pools.md; 0: not remembered).",
+        "extra",
+    ),
+    Setting(
         "ESI_TOKEN_VALIDATION_PERIOD",
         24 * 3600,
         (int,),

@@ -33,6 +33,7 @@ what to do about it, and never contain a token, a code or the client secret::
     │   ├── TokenInvalidError       SSO refused the refresh token (``invalid_grant``)
     │   ├── NotRefreshableError     the token has no refresh token
     │   └── NoTokenError            no token of that character holds the scopes needed
+    │       └── NoCorporationTokenError  no character of the corporation can serve it (roles)
     └── SSOError                    EVE SSO login or token exchange failed
         ├── SSOCallbackError        the callback's state is missing, unknown, reused or expired
         ├── JWTValidationError      the access token's signature or claims are not valid
@@ -43,6 +44,7 @@ httpx errors are translated into these in exactly one place, ``esi.client._trans
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -71,6 +73,7 @@ __all__ = [
     "InvalidParameter",
     "JWTValidationError",
     "MissingScope",
+    "NoCorporationTokenError",
     "NoTokenError",
     "NotRefreshableError",
     "OperationNotInView",
@@ -381,6 +384,29 @@ class NotRefreshableError(TokenError):
 
 class NoTokenError(TokenError):
     """No stored token of the character holds the scopes the operation needs."""
+
+
+class NoCorporationTokenError(NoTokenError):
+    """No character of ``corporation_id`` can serve ``operation`` from the token pool: no member's
+    token holds ``scopes``, or ESI refused every one that does (403, lacking one of ``roles``);
+    ``refused`` lists those characters. See ``docs/token-pools.md``."""
+
+    def __init__(
+        self,
+        message: str,
+        corporation_id: int | None = None,
+        operation: str | None = None,
+        roles: Sequence[str] = (),
+        scopes: Sequence[str] = (),
+        refused: Sequence[int] = (),
+    ) -> None:
+        super().__init__(message)
+        self.corporation_id = corporation_id
+        self.operation = operation
+        self.roles = tuple(roles)
+        self.scopes = tuple(scopes)
+        self.refused = tuple(refused)
+        self._keep_args(message, corporation_id, operation, list(roles), list(scopes), list(refused))
 
 
 class SSOError(EsiError):

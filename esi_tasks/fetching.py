@@ -20,7 +20,7 @@ from celery import current_app
 
 from esi.client import EsiClient, EsiResponse, Operation, PreparedCall, get_client
 from esi_tasks.signals import endpoint_fetched, page_fetched
-from esi_tasks.tokens import resolve_token
+from esi_tasks.tokens import resolve_token, serve_pooled
 
 if TYPE_CHECKING:
     from esi.models import Token
@@ -151,7 +151,12 @@ def run(
 ) -> FetchOutcome:
     """Send a prepared fetch (every page, joined, with ``all_pages``; streamed to the task named
     ``on_page`` with it, see :func:`stream`); raises ``esi.exceptions`` errors (a remembered 403/404
-    comes from the client's cache at once, see :mod:`esi_tasks.errors_memory`)."""
+    comes from the client's cache at once, see :mod:`esi_tasks.errors_memory`). A corporation's
+    pooled token refused with a 403 hands over to the next member (:func:`esi_tasks.tokens.serve_pooled`)."""
+    return serve_pooled(fetch, lambda f: _run(f, all_pages=all_pages, on_page=on_page, sender=sender))
+
+
+def _run(fetch: PreparedFetch, *, all_pages: bool, on_page: str | None, sender: type | None) -> FetchOutcome:
     if on_page:
         return stream(fetch, on_page, sender=sender)
     call, client = fetch.call, fetch.client

@@ -97,7 +97,15 @@ MODULES = {
         "sweep_progress",
         "sweep_summary",
     ],
-    "esi_tasks.tokens": ["forget_affiliation", "resolve_token", "tokens_for_corporation"],
+    "esi_tasks.tokens": [
+        "forget_affiliation",
+        "pool_of",
+        "pooled_token",
+        "required_roles",
+        "resolve_token",
+        "serve_pooled",
+        "tokens_for_corporation",
+    ],
 }
 
 

@@ -103,7 +103,7 @@ def test_corporation_token_is_found_through_affiliation(threads_worker, esi_sim,
     assert chosen.pk == member.pk
     fetch_endpoint.delay("GetCorporationsCorporationIdAssets", corporation_id=98000005).get(timeout=20)
     assert [e["character_id"] for e in esi_sim.request_log("GetCorporationsCorporationIdAssets")] == [90000011]
-    with pytest.raises(NoTokenError, match="member of corporation 98000007"):
+    with pytest.raises(NoTokenError, match="No character of corporation 98000007 can serve"):
         resolve_token(op("GetCorporationsCorporationIdAssets"), {"corporation_id": 98000007})
     # one affiliation request for both characters; the answers are cached in Redis
     log = esi_sim.request_log("PostCharactersAffiliation")
