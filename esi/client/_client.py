@@ -12,15 +12,11 @@ crawl: ``iter_pages()`` streams the pages of a paged operation as they arrive, a
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,40 +27,21 @@ from esi._dates import check_date, default_date
 from esi.app_settings import esi_settings
 from esi.client import limits as _limits
 from esi.client._accessors import Tag
-from esi.client._cache import NEGATIVE_STATUSES, CacheEntry, ResponseCache
+from esi.client._cache import ResponseCache
 from esi.client._config import config, forget, settings_generation
+from esi.client._crawl import walk, x_pages
+from esi.client._exchange import send_once
 from esi.client._operations import token_context, validate_params
-from esi.client._pagination import (
-    MAX_RESTARTS,
-    CursorWalk,
-    FromIdWalk,
-    check_page,
-    check_pages,
-    in_slot,
-    join_pages,
-    page_progress,
-    request_slot,
-)
+from esi.client._pagination import MAX_RESTARTS, join_pages
 from esi.client._prepared import PreparedCall, build
 from esi.client._response import EsiResponse
-from esi.client._retry import RetryPolicy, is_retry_safe
-from esi.client._spec import Operation, SpecIndex
-from esi.client._transport import HttpAnswer, HttpPool, shared_pool
+from esi.client._retry import RetryPolicy
+from esi.client._spec import SpecIndex
+from esi.client._transport import HttpPool, shared_pool
 from esi.client._views import get_spec, get_view, spec_from_file
-from esi.client.limits import Pending, Reservation, RoundTrip, pause_seconds
-from esi.client.limits._rules import max_pause
 from esi.dashboard import counters
-from esi.exceptions import (
-    EsiError,
-    EsiErrorLimited,
-    EsiNotFound,
-    EsiRateLimited,
-    EsiResponseError,
-    EsiSnapshotChanged,
-    EsiTransportError,
-    InvalidParameter,
-)
-from esi.redis_pool import REDIS_ERRORS, get_redis
+from esi.exceptions import EsiError, EsiSnapshotChanged, InvalidParameter
+from esi.redis_pool import get_redis
 
 if TYPE_CHECKING:  # typed client.<Tag>.<Operation> accessors (generated stubs; docs/typed-stubs.md)
     from esi.client._typed import TypedTags as _TypedTags
@@ -78,12 +55,6 @@ logger = logging.getLogger("esi.client")
 #: What ``prepare(token=...)`` takes: a Token, an access-token string, None, or a function of the
 #: operation and the validated values that picks one (the task layer's stored-token choice).
 TokenArg = Any
-
-
-def _pause(value: str | None) -> float:
-    """A pause ESI asks for, capped at ``ESI_MAX_PAUSE``; a minute (capped too) when it names none."""
-    wait = pause_seconds(value)
-    return min(60.0, max_pause()) if wait is None else wait
 
 
 class EsiClient(_TypedTags):
@@ -248,19 +219,20 @@ class EsiClient(_TypedTags):
         """:meth:`iter_pages` of an already prepared call."""
         kind = prepared.operation.paginated
         if kind == "pages":
-            return self._x_pages(prepared)
+            return x_pages(self.send, prepared, config().page_concurrency)
         if kind is None:
             return iter((self.send(prepared),))
-        return self._walk(prepared, yield_steps=True)
+        return walk(self.send, prepared, yield_steps=True)
 
     def send_all(self, prepared: PreparedCall) -> EsiResponse:
         """Every page of a prepared call, joined (restarting when the snapshot changes mid-crawl)."""
         op = prepared.operation
         if op.paginated != "pages":
-            return next(self._walk(prepared, yield_steps=False))  # a walk yields only its result
+            return next(walk(self.send, prepared, yield_steps=False))  # a walk yields only its result
         for attempt in range(MAX_RESTARTS + 1):
+            call = prepared if attempt == 0 else prepared.refreshed()
             try:
-                return join_pages(list(self._x_pages(prepared if attempt == 0 else prepared.refreshed())))
+                return join_pages(list(x_pages(self.send, call, config().page_concurrency)))
             except EsiSnapshotChanged as exc:
                 logger.info("ESI %s: %s; restarting", op.id, exc)
         raise EsiSnapshotChanged(
@@ -277,61 +249,6 @@ class EsiClient(_TypedTags):
                 return Tag(self, tag, tags[tag])
         raise AttributeError(f"ESI has no tag {name!r}; tags are: {', '.join(t.replace(' ', '') for t in tags)}")
 
-    # --- crawls: loops over prepared page calls ---------------------------------------------
-
-    def _x_pages(self, prepared: PreparedCall) -> Iterator[EsiResponse]:
-        """Page 1, then pages 2..N as they arrive (a sliding window of ``ESI_PAGE_CONCURRENCY``)."""
-        op = prepared.operation
-        call = prepared.resolved()  # the access token is fetched once, before the threads need it
-        report = page_progress.get()
-        first = replace(self.send(call.page(1)), page=1)
-        total = first.pages or 1
-        if report is not None:
-            report(op.id, total)
-        yield first
-        if total <= 1:
-            return
-        check_pages(op, total)
-        width = min(config().page_concurrency, total - 1)
-        held = min(2 * width, total - 1)  # pages in a slot (cache read, request) <= width; the others store
-        slots = threading.BoundedSemaphore(width)
-        running: dict[Future[EsiResponse], int] = {}
-        following = 2
-        with ThreadPoolExecutor(max_workers=held, thread_name_prefix="esi-page") as pool:
-            try:
-                while following <= total or running:
-                    while following <= total and len(running) < held:
-                        context = contextvars.copy_context()  # the caller's wait limit applies in the threads
-                        nxt = call.page(following)
-                        running[pool.submit(context.run, in_slot, slots, self.send, nxt)] = following
-                        following += 1
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in sorted(done, key=running.__getitem__):
-                        n = running.pop(future)
-                        try:
-                            page = future.result()
-                        except EsiNotFound as exc:  # the snapshot shrank under us
-                            raise EsiSnapshotChanged(f"{op.id}: page {n} of {total} is gone") from exc
-                        check_page(first, page, n)
-                        if report is not None:
-                            report(op.id, total)
-                        yield replace(page, page=n)
-            finally:
-                for future in running:
-                    future.cancel()
-
-    def _walk(self, prepared: PreparedCall, *, yield_steps: bool) -> Iterator[EsiResponse]:
-        """A cursor or from_id walk: each step's answer (``yield_steps``), else only the joined result."""
-        walk = CursorWalk(prepared) if prepared.operation.paginated == "cursor" else FromIdWalk(prepared)
-        step: PreparedCall | None = prepared.resolved()
-        while step is not None:
-            answer = self.send(step)
-            if yield_steps:
-                yield answer
-            step = walk.step(step, answer)
-        if not yield_steps:
-            yield walk.result()
-
     # --- one request -----------------------------------------------------------------------
 
     def send(self, prepared: PreparedCall) -> EsiResponse:
@@ -339,211 +256,12 @@ class EsiClient(_TypedTags):
         (counted for the dashboard)."""
         started = time.perf_counter()
         try:
-            response = self._send(prepared)
+            response = send_once(self, prepared)
         except EsiError as exc:
             counters.record(prepared.operation.id, prepared.token.character_id, started, error=exc)
             raise
         counters.record(prepared.operation.id, prepared.token.character_id, started, response=response)
         return response
-
-    @sensitive_variables()
-    def _send(self, prepared: PreparedCall) -> EsiResponse:
-        op = prepared.operation
-        key = prepared.key if prepared.cacheable else None
-        force = prepared.force_refresh
-        entry: CacheEntry | None = None
-        limiter = self.limits
-        identity = prepared.identity
-        pending: Pending | None = None  # an acquire sent with the cache read, taken by the first attempt
-        if key is not None:
-            if not force and self.cache.likely_fresh(key, self.clock()):
-                entry = self.cache.get(key)  # the usual hit: one round trip
-            else:
-                entry, pending = self._read_and_acquire(key, limiter, op, identity)
-            if entry is not None and entry.is_error and not self.remember_errors:
-                entry = None  # a client that keeps no errors asks ESI again
-            if entry is not None and not force and entry.is_fresh(self.clock()):
-                if pending is not None:
-                    pending.cancel()
-                if logger.isEnabledFor(logging.INFO):
-                    logger.info("ESI %s %s -> %s (cache hit)", op.method.upper(), prepared.path, entry.status)
-                if entry.is_error:  # a remembered 403/404 (a negative entry): ESI is not asked again
-                    raise entry.error(op.id, self.clock())
-                return self._from_entry(op, entry, status=200, from_cache=True)
-            if entry is not None and entry.is_error:
-                entry = None  # a lapsed (or overridden) remembered error: nothing to revalidate
-
-        path = prepared.path
-        url = config().api_url + path
-        query = prepared.query
-        headers = dict(prepared.headers)
-        if entry is not None and entry.etag:
-            headers["If-None-Match"] = entry.etag
-        if op.scopes:
-            headers["Authorization"] = f"Bearer {prepared.token.access_token()}"
-        body = prepared.body
-        answered: list[Reservation] = []  # 2xx/3xx/403/404: settled with the cache write, in one round trip
-
-        def attempt() -> HttpAnswer:
-            nonlocal pending
-            if pending is not None:
-                reservation, pending = pending.take(), None
-            else:
-                reservation = limiter.acquire(op.rate_limit, identity)
-            try:
-                with request_slot():  # a crawl's in-flight limit covers the exchange only
-                    response = self.transport.send(op.method, url, headers=headers, params=query, json_body=body)
-            except Exception:
-                limiter.settle(reservation, 0, {})  # 0: no response at all (timeout, refused, bad URL...)
-                raise
-            if 200 <= response.status_code < 400 or response.status_code in NEGATIVE_STATUSES:
-                answered.append(reservation)
-            else:
-                limiter.settle(reservation, response.status_code, response.headers)
-            return response
-
-        response = self.retry.run(attempt, retry=is_retry_safe(op), label=f"{op.method.upper()} {path}")
-        settle = answered[0] if answered else None
-        status = response.status_code
-        rh = response.headers  # lower-case names
-        if logger.isEnabledFor(logging.INFO):
-            cache_state = "revalidated" if status == 304 else ("miss" if key is not None else "no-cache")
-            logger.info(
-                "ESI %s %s -> %s (cache %s, %s)",
-                op.method.upper(),
-                path,
-                status,
-                cache_state,
-                self._budget(rh),
-            )
-        now = self.clock()
-        if status == 304 and entry is not None:
-            entry = entry.revalidated(rh, now)
-            self._record(limiter, settle, response, key, entry)
-            return self._from_entry(op, entry, status=304, not_modified=True)
-        if status >= 400 or status == 304:
-            negative = (
-                CacheEntry.from_error(status, response.content, rh, now)
-                if key is not None and self.remember_errors
-                else None
-            )
-            self._record(limiter, settle, response, key if negative is not None else None, negative)
-            raise self._error(op, response)
-        raw = response.content
-        try:
-            data = json.loads(raw) if raw else None
-        except ValueError as exc:
-            self._record(limiter, settle, response, None, None)
-            raise EsiTransportError(
-                f"ESI answered {status} to {op.id} with a body that is not JSON ({len(raw)} bytes)."
-            ) from exc
-        fresh = CacheEntry.from_response(raw, rh, now)
-        stored = key if key is not None and (fresh.etag or fresh.fresh_until > now) else None
-        self._record(limiter, settle, response, stored, fresh)
-        return EsiResponse(
-            data=data,
-            status=status,
-            operation=op.id,
-            headers=rh,
-            etag=fresh.etag,
-            expires=fresh.expires_dt(),
-            last_modified=fresh.last_modified_dt(),
-            pages=fresh.pages,
-        )
-
-    # --- Redis round trips: the cache read with the acquire, the settle with the cache write ----
-
-    def _read_and_acquire(
-        self, key: str, limiter: _limits.Limiter, op: Operation, identity: str
-    ) -> tuple[CacheEntry | None, Pending | None]:
-        """Read ``key`` and reserve budget in one round trip (a miss is likely, or a refresh is forced).
-
-        A hit cancels the reservation (one more round trip, only for entries this process has not
-        seen fresh before). If Redis fails, the read is a miss and the first attempt acquires alone.
-        """
-        try:
-            trip = RoundTrip(self.cache.redis())  # a cluster client may fail to build
-        except REDIS_ERRORS as exc:
-            logger.warning("ESI cache read failed, calling ESI instead: %s", exc)
-            return None, None
-        index = trip.add("get", key)
-        pending = limiter.acquire_in(trip, op.rate_limit, identity)
-        try:
-            trip.run()
-        except REDIS_ERRORS as exc:
-            logger.warning("ESI cache read failed, calling ESI instead: %s", exc)
-            return None, None
-        return self.cache.entry_of(key, trip.result(index)), pending
-
-    def _record(
-        self,
-        limiter: _limits.Limiter,
-        reservation: Reservation | None,
-        response: HttpAnswer,
-        key: str | None,
-        entry: CacheEntry | None,
-    ) -> None:
-        """Settle the answered request and store its entry in one round trip (either may be absent)."""
-        if reservation is None and (key is None or entry is None):
-            return
-        try:
-            trip = RoundTrip(self.cache.redis())  # a cluster client may fail to build
-        except REDIS_ERRORS as exc:
-            logger.warning("ESI cache write failed (and the shared limits did not record the answer): %s", exc)
-            return
-        if reservation is not None:
-            limiter.settle_in(trip, reservation, response.status_code, response.headers)
-        if key is not None and entry is not None:
-            self.cache.set_in(trip, key, entry)
-        try:
-            trip.run()
-        except REDIS_ERRORS as exc:
-            logger.warning("ESI cache write failed (and the shared limits did not record the answer): %s", exc)
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _budget(headers: Mapping[str, str]) -> str:
-        if "x-esi-error-limit-remain" in headers:
-            return f"errors left {headers['x-esi-error-limit-remain']}"
-        if "x-ratelimit-remaining" in headers:
-            return f"{headers.get('x-ratelimit-group', 'group')} tokens left {headers['x-ratelimit-remaining']}"
-        return "budget unknown"
-
-    @staticmethod
-    def _from_entry(
-        op: Operation, entry: CacheEntry, *, status: int, from_cache: bool = False, not_modified: bool = False
-    ) -> EsiResponse:
-        return EsiResponse(
-            data=entry.data(),
-            status=status,
-            operation=op.id,
-            headers=entry.headers,
-            etag=entry.etag,
-            expires=entry.expires_dt(),
-            last_modified=entry.last_modified_dt(),
-            pages=entry.pages,
-            from_cache=from_cache,
-            not_modified=not_modified,
-        )
-
-    @staticmethod
-    def _error(op: Operation, response: HttpAnswer) -> Exception:
-        status = response.status_code
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text[:500]
-        headers = response.headers
-        if status == 429:
-            group = headers.get("x-ratelimit-group") or (op.rate_limit.name if op.rate_limit else "unknown")
-            return EsiRateLimited(group, _pause(headers.get("retry-after")))
-        if status == 420:
-            wait = _pause(headers.get("retry-after") or headers.get("x-esi-error-limit-reset"))
-            return EsiErrorLimited(
-                wait, f"ESI's error limit is exhausted (420 on {op.id}); nothing should be sent for {wait:.0f} s."
-            )
-        return EsiResponseError.for_status(status)(status, body, operation=op.id, headers=dict(headers))
 
 
 _lock = threading.Lock()
