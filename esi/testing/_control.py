@@ -125,9 +125,10 @@ class SimulatorControl:
 
         Options: error_rate, error_statuses, status, latency, latency_jitter, hang, drop,
         malformed, cache_seconds, pages, rate_limit ({"max_tokens": n, "window": s}),
-        retry_after, body_version. SSO endpoints are routes too: SsoToken, SsoAuthorize,
-        SsoRevoke, SsoJwks, SsoMetadata (status, latency, retry_after). ``GetMetaOpenapi`` (the
-        served ``/meta/openapi.json``) honours ``status``: ``status=503`` refuses the views.
+        retry_after, body_version, body (JSON served instead of the generated body, on every page).
+        SSO endpoints are routes too: SsoToken, SsoAuthorize, SsoRevoke, SsoJwks, SsoMetadata
+        (status, latency, retry_after). ``GetMetaOpenapi`` (the served ``/meta/openapi.json``)
+        honours ``status``: ``status=503`` refuses the views.
         """
         return dict(self._call("configure_route", route=route, **options))
 

@@ -1,4 +1,4 @@
-"""Per-route (or global ``"*"``) configuration: faults, cache time, pages, limits, body version.
+"""Per-route (or global ``"*"``) configuration: faults, cache time, pages, limits, body version or body.
 
 A route's own options win over the global ones, option by option.
 """
@@ -46,6 +46,7 @@ class RouteConfig:
     retry_after: int | None = None
     body_version: int | None = None
     items: int | None = None
+    body: Any = None  # JSON served instead of the generated body (every page of a paged route)
 
 
 OPTIONS = tuple(f.name for f in fields(RouteConfig))
