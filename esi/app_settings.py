@@ -437,6 +437,28 @@ _TASK_RESULTS: tuple[Setting, ...] = (
 )
 SETTINGS = SETTINGS + _TASK_RESULTS
 
+# --- The change feed (docs/changes.md) -------------------------------------------------------
+_CHANGES: tuple[Setting, ...] = (
+    Setting(
+        "ESI_CHANGE_DIFFS",
+        (),
+        (list, tuple, dict),
+        "Operations whose endpoint_changed carries a diff of their list body (added, removed, changed "
+        "items): operationIds, or a dict of operationId to the id field when the spec's is not the one "
+        "wanted. Their previous body is kept in Redis; others keep only a hash.",
+        "extra",
+    ),
+    Setting(
+        "ESI_CHANGE_STATE_KEEP",
+        3600,
+        (int,),
+        "Seconds the change feed keeps a resource's last hash (and previous body) after its cached copy "
+        "expires; a later fetch finds nothing to compare with and is sent as first_seen.",
+        "extra",
+    ),
+)
+SETTINGS = SETTINGS + _CHANGES
+
 _BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 

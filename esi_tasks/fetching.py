@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from celery import current_app
 
 from esi.client import EsiClient, EsiResponse, Operation, PreparedCall, get_client
+from esi_tasks import changes
 from esi_tasks.signals import endpoint_fetched, page_fetched
 from esi_tasks.tokens import resolve_token, serve_pooled
 
@@ -58,9 +59,14 @@ class FetchOutcome:
     #: them); None when it was served from the cache. Keep-fresh waits this long, not until
     #: ``Expires``: ``Date`` is cut to the second, so the cached copy outlives ``Expires`` by up to 1 s.
     fresh_for: float | None = None
+    #: The fetch this came from, and the resource the change feed compares it with (the cache key;
+    #: joined pages are their own resource; None for a streamed crawl, whose pages are not kept).
+    prepared: PreparedFetch | None = field(default=None, repr=False, compare=False)
+    resource: str | None = None
 
     def announce(self, sender: type, task_id: str | None) -> None:
-        """Send ``endpoint_fetched`` for this outcome (see :mod:`esi_tasks.signals`)."""
+        """Send ``endpoint_fetched`` for this outcome, then ``endpoint_changed`` if its data changed
+        (see :mod:`esi_tasks.signals` and :mod:`esi_tasks.changes`)."""
         endpoint_fetched.send(
             sender=sender,
             operation=self.operation,
@@ -70,6 +76,7 @@ class FetchOutcome:
             token_id=self.token_id,
             task_id=task_id,
         )
+        changes.track(self, sender, task_id)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -132,6 +139,7 @@ def _outcome(
     meta: dict[str, Any],
     expires: dt.datetime | None,
     fresh_for: float | None = None,
+    resource: str | None = None,
 ) -> FetchOutcome:
     """The one place a :class:`FetchOutcome` is made (a joined answer or a streamed crawl's summary)."""
     token = fetch.token
@@ -143,6 +151,8 @@ def _outcome(
         token_id=token.pk if token is not None else None,
         expires=expires,
         fresh_for=fresh_for,
+        prepared=fetch,
+        resource=resource,
     )
 
 
@@ -160,8 +170,10 @@ def _run(fetch: PreparedFetch, *, all_pages: bool, on_page: str | None, sender: 
     if on_page:
         return stream(fetch, on_page, sender=sender)
     call, client = fetch.call, fetch.client
-    response = client.send_all(call) if all_pages and call.operation.paginated else client.send(call)
-    return _outcome(fetch, response.data, response_meta(response), response.expires, _fresh_for(response))
+    joined = bool(all_pages and call.operation.paginated)
+    response = client.send_all(call) if joined else client.send(call)
+    resource = f"{call.key}:all" if joined else call.key
+    return _outcome(fetch, response.data, response_meta(response), response.expires, _fresh_for(response), resource)
 
 
 def stream(fetch: PreparedFetch, on_page: str | None = None, *, sender: type | None = None) -> FetchOutcome:

@@ -6,6 +6,16 @@
     ``meta`` (dict: ``status``, ``etag``, ``expires`` (ISO string or None), ``last_modified``,
     ``pages``, ``from_cache``, ``not_modified``), ``token_id`` (or None) and ``task_id``.
 
+``endpoint_changed``
+    Right after ``endpoint_fetched``, only when the data of that resource (operation, parameters,
+    language, date, character; joined pages count as one resource) changed since its last fetch:
+    never for a 304, a copy from the cache or an equal body (:mod:`esi_tasks.changes`). Arguments:
+    those of ``endpoint_fetched``, plus ``first_seen`` (True: nothing to compare with, the first
+    fetch or its state expired), ``previous_etag`` and ``previous_last_modified`` (ISO string) of
+    the last fetch (None when ``first_seen``), and ``diff``: an :class:`esi_tasks.changes.Diff`
+    (``added``, ``removed``, ``changed`` as ``(before, after)`` pairs, ``id_field``) for operations
+    in ``ESI_CHANGE_DIFFS`` whose body is a list, else None. See docs/changes.md.
+
 ``page_fetched``
     For every page of a streamed crawl (``fetch_endpoint(..., on_page=...)``), as it arrives,
     before the next pages: ``operation``, ``params``, ``data`` (that page's decoded JSON),
@@ -23,8 +33,9 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-__all__ = ["endpoint_fetched", "fetch_failed", "page_fetched"]
+__all__ = ["endpoint_changed", "endpoint_fetched", "fetch_failed", "page_fetched"]
 
 endpoint_fetched = Signal()
+endpoint_changed = Signal()
 page_fetched = Signal()
 fetch_failed = Signal()

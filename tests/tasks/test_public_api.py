@@ -26,6 +26,7 @@ MODULES = {
         "sending",
         "serving",
     ],
+    "esi_tasks.changes": ["Diff", "check_change_diffs", "diff", "diff_field", "id_field", "state_keys", "track"],
     "esi_tasks.errors_memory": ["REMEMBERED_STATUSES", "forget", "recall", "remember"],
     "esi_tasks.fetch_task": ["FETCH_OPTIONS", "FetchTask", "announce_failure", "split_fetch_kwargs"],
     "esi_tasks.fetching": ["FetchOutcome", "PreparedFetch", "fetch", "prepare", "response_meta", "run", "stream"],
@@ -58,7 +59,7 @@ MODULES = {
         "apply_defaults",
         "apply_reliability_defaults",
     ],
-    "esi_tasks.signals": ["endpoint_fetched", "fetch_failed", "page_fetched"],
+    "esi_tasks.signals": ["endpoint_changed", "endpoint_fetched", "fetch_failed", "page_fetched"],
     "esi_tasks.tasks": [
         "cleanup_callback_redirects",
         "fetch_endpoint",
