@@ -170,10 +170,14 @@ def _with_next_token(fetch: Any, tried: list[int]) -> Any:
 
 
 def _affiliations(character_ids: list[int]) -> dict[int, int]:
-    """character id -> corporation id, from Redis or ESI's public affiliation route."""
-    r = get_redis()
+    """character id -> corporation id, from Redis or ESI's public affiliation route (the Redis
+    copy is bookkeeping: when Redis does not answer, ESI is asked and nothing is kept)."""
     keys = [_affiliation_key(cid) for cid in character_ids]
-    cached = mget(r, keys)  # one MGET per slot on a cluster
+    try:
+        cached = mget(get_redis(), keys)  # one MGET per slot on a cluster
+    except REDIS_ERRORS as exc:
+        logger.warning("Cached affiliations not read: Redis did not answer (%s)", type(exc).__name__)
+        cached = [None] * len(keys)
     out: dict[int, int] = {}
     missing: list[int] = []
     for cid, raw in zip(character_ids, cached, strict=True):
@@ -185,12 +189,20 @@ def _affiliations(character_ids: list[int]) -> dict[int, int]:
     for start in range(0, len(missing), _AFFILIATION_BATCH):
         batch = missing[start : start + _AFFILIATION_BATCH]
         rows = client.call("PostCharactersAffiliation", body=batch).data or []
-        pipe = r.pipeline()
-        for row in rows:
-            out[int(row["character_id"])] = int(row["corporation_id"])
-            pipe.set(_affiliation_key(row["character_id"]), int(row["corporation_id"]), ex=AFFILIATION_TTL)
-        pipe.execute()
+        found = {int(row["character_id"]): int(row["corporation_id"]) for row in rows}
+        out.update(found)
+        _keep_affiliations(found)
     return out
+
+
+def _keep_affiliations(found: Mapping[int, int]) -> None:
+    try:
+        pipe = get_redis().pipeline()
+        for cid, corporation_id in found.items():
+            pipe.set(_affiliation_key(cid), corporation_id, ex=AFFILIATION_TTL)
+        pipe.execute()
+    except REDIS_ERRORS as exc:
+        logger.warning("Affiliations not cached: Redis did not answer (%s)", type(exc).__name__)
 
 
 def tokens_for_corporation(tokens: Any, corporation_id: int) -> list[Token]:

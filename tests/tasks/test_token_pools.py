@@ -12,7 +12,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from esi.client import get_client
-from esi.exceptions import NoCorporationTokenError, NoTokenError
+from esi.exceptions import NoCorporationTokenError, NoTokenError, RedisUnavailable
 from esi.tokens import Pool, forget_refusals, pool_refusals
 from esi_tasks.tasks import fetch_endpoint
 from esi_tasks.tokens import required_roles, resolve_token
@@ -136,3 +136,22 @@ def test_a_token_sso_refuses_hands_over_to_the_next_director(threads_worker, esi
         journal(division).get(timeout=20)
     assert DIRECTORS[0] not in requesters(esi_sim)
     assert len(requesters(esi_sim)) == 3
+
+
+def test_redis_away_is_a_documented_error_not_a_redis_one(esi_sim, redis_client, directors, settings):
+    op = get_client().spec.get(JOURNAL)
+    settings.ESI_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens: the client's cache is the data path
+    settings.ESI_REDIS_RETRIES = 0  # a refused connection fails at once
+    with pytest.raises(RedisUnavailable):
+        resolve_token(op, {"corporation_id": CORP, "division": 1})
+    assert esi_sim.stats()["total"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_turns_are_shared_by_prefork_children(prefork_worker, esi_sim, directors):
+    """Two worker processes running six different fetches at once: each director serves exactly two."""
+    results = [journal(division) for division in range(1, 7)]
+    assert all(isinstance(r.get(timeout=60), list) for r in results)
+    assert sorted(requesters(esi_sim, 200)) == sorted(DIRECTORS * 2)
+    assert len(esi_sim.request_log(JOURNAL)) == 6
