@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from celery.contrib.testing.worker import start_worker, test_worker_starting
@@ -90,6 +90,21 @@ class SessionWorker:
                     return True
             time.sleep(0.02)
         return False
+
+
+@contextmanager
+def held(worker: Any) -> Iterator[None]:
+    """Inside the block ``worker`` takes nothing from the queues: what is sent there waits for it.
+
+    For tests about messages while they are queued (dedup of two sends): without it the worker may
+    take and finish the first before the second is sent, sooner or later depending on the load.
+    A message a fetch already in flight brings back for a cancelled queue is put back by kombu.
+    """
+    _consume(worker, "cancel_consumer")
+    try:
+        yield
+    finally:
+        _consume(worker, "add_consumer")
 
 
 def _consume(worker: Any, command: str) -> None:

@@ -14,6 +14,7 @@ from esi_tasks.models import EndpointSchedule
 from esi_tasks.tasks import fetch_endpoint, run_schedule
 from tests.tasks.test_admin_schedules import _form as admin_form
 from tests.tasks.test_admin_schedules import admin_client  # noqa: F401 - the fixture
+from tests.workers import held
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -112,8 +113,9 @@ def test_no_date_is_the_default_clients_date(esi_sim):
 
 
 def test_identical_dated_fetches_are_shared(threads_worker, esi_sim):
-    first = fetch_endpoint.delay("GetSovereigntyMap", compatibility_date="2020-01-01")
-    second = fetch_endpoint.delay("GetSovereigntyMap", compatibility_date="2020-01-01")
+    with held(threads_worker):  # both are sent while the first is still queued
+        first = fetch_endpoint.delay("GetSovereigntyMap", compatibility_date="2020-01-01")
+        second = fetch_endpoint.delay("GetSovereigntyMap", compatibility_date="2020-01-01")
     assert second.id == first.id  # one task: the same fetch of the same view
     first.get(timeout=20)
     assert len(esi_sim.request_log("GetSovereigntyMap")) == 1

@@ -9,13 +9,13 @@ import pytest
 from esi_tasks import dedup
 from esi_tasks._keys import fetch_identity
 from esi_tasks.tasks import fetch_endpoint
+from tests.workers import held
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
 def test_ten_concurrent_identical_enqueues_make_one_request(threads_worker, esi_sim):
-    esi_sim.configure_route("GetStatus", latency=1.5)
-    with ThreadPoolExecutor(10) as pool:
+    with held(threads_worker), ThreadPoolExecutor(10) as pool:  # all ten sent while the first is queued
         results = list(pool.map(lambda _: fetch_endpoint.delay("GetStatus"), range(10)))
     assert len({r.id for r in results}) == 1  # every caller got the first task's result
     data = [r.get(timeout=20) for r in results]
@@ -44,9 +44,9 @@ def test_different_parameters_are_not_shared(threads_worker, esi_sim):
 
 
 def test_snake_case_alias_shares_with_operation_id(threads_worker, esi_sim):
-    esi_sim.configure_route("GetStatus", latency=1.5)
-    a = fetch_endpoint.delay("GetStatus")
-    b = fetch_endpoint.delay("get_status")
+    with held(threads_worker):  # both are sent while the first is still queued
+        a = fetch_endpoint.delay("GetStatus")
+        b = fetch_endpoint.delay("get_status")
     assert a.id == b.id
     a.get(timeout=20)
 
