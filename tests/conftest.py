@@ -11,10 +11,7 @@ them once, and a message sent to an exchange without them would be dropped.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +19,9 @@ import redis as redis_lib
 from django.conf import settings
 
 from esi.client import _caps
+from esi.dashboard import counters
 from esi.redis_pool import get_redis, reset_redis
+from tests.servers import start_redis_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,27 +42,10 @@ _SERVERS = pytest.StashKey[list[tuple[str, subprocess.Popen[bytes]]]]()
 
 
 def _start_redis_server() -> tuple[str, subprocess.Popen[bytes]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise pytest.UsageError("-n needs redis-server on PATH (one private server per xdist worker)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis_lib.Redis.from_url(url)
-    for _ in range(500):
-        try:
-            client.ping()
-            return url, server
-        except redis_lib.ConnectionError:
-            time.sleep(0.02)
-    server.kill()
-    raise pytest.UsageError(f"the redis-server of an xdist worker did not answer at {url}")
+    try:
+        return start_redis_server()
+    except RuntimeError as exc:
+        raise pytest.UsageError(f"-n N needs a redis-server per xdist worker: {exc}") from None
 
 
 @pytest.fixture
@@ -93,14 +75,18 @@ def flush(client: redis_lib.Redis) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
     """What a process keeps across tests: the capped values it logged once, the current Celery
-    app (``Celery(...)`` makes itself current), the Redis pool.
+    app (``Celery(...)`` makes itself current), the dashboard's call counters not yet sent, the
+    Redis pool.
 
     Without it a test passes or fails with what ran before it in the same process (another order
-    under ``-n N``): a "logged once" line already logged, tasks sent through another test's app.
+    under ``-n N``): a "logged once" line already logged, tasks sent through another test's app,
+    an earlier test's calls written to Redis by the counters' thread after this test's flush.
     """
     from tests.celery_app import app  # not at import: it loads the task modules, after django.setup()
 
     _caps._noted.clear()
     app.set_current()
+    counters.recorder.drop()
+    counters.recorder.flush()  # returns once a send the counters' thread had started is done
     yield
     reset_redis()

@@ -7,12 +7,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
-READY_WAIT = 30.0  # seconds a server gets to come up, or a failover to finish (a busy 2-core machine)
+from tests.servers import READY_WAIT, wait_until
 
 
 def _bindable(port: int) -> bool:
@@ -36,16 +36,8 @@ def free_port(bus: bool = False) -> int:
             return port
 
 
-def _wait(what: str, ready: object, log: Path) -> None:
-    deadline = time.monotonic() + READY_WAIT
-    while time.monotonic() < deadline:
-        try:
-            if ready():  # type: ignore[operator]
-                return
-        except (redis.RedisError, OSError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not come up; see {log}")
+def _wait(what: str, ready: Callable[[], object], log: Path) -> None:
+    wait_until(what, ready, READY_WAIT, f"see {log}")
 
 
 class _Servers:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +11,7 @@ import redis as redis_lib
 from esi.client import EsiClient, RetryPolicy
 from esi.client.limits import RedisLimiter as Limiter
 from esi.client.limits import reset_limiter
+from tests.servers import start_redis_server
 
 
 @pytest.fixture
@@ -37,23 +34,9 @@ def client(esi_sim: Any, limiter: Limiter) -> Iterator[EsiClient]:
 @pytest.fixture(scope="module")
 def private_redis() -> Iterator[redis_lib.Redis]:
     """A redis-server of this test module alone (its ``INFO commandstats`` count only our commands)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*argv, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis_lib.Redis(host="127.0.0.1", port=port)
+    url, server = start_redis_server()
+    client = redis_lib.Redis.from_url(url)
     try:
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis_lib.ConnectionError:
-                time.sleep(0.02)
         yield client
     finally:
         client.close()
