@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from celery import current_app
 
 from esi.client import EsiClient, EsiResponse, Operation, PreparedCall, get_client
+from esi.client._cache import cache_key
 from esi_tasks import changes
 from esi_tasks.signals import endpoint_fetched, page_fetched
 from esi_tasks.tokens import resolve_token, serve_pooled
@@ -166,13 +167,22 @@ def run(
     return serve_pooled(fetch, lambda f: _run(f, all_pages=all_pages, on_page=on_page, sender=sender))
 
 
+def _resource(call: PreparedCall) -> str:
+    """What the change feed compares an answer with: the cache key, except that a corporation's data
+    is the same whichever member's token read it (a token pool takes turns): keyed without the character."""
+    values = call.values
+    if call.operation.scopes and "corporation_id" in values and "character_id" not in values:
+        return cache_key(call.operation.id, values, call.language or "en", call.date, None)
+    return call.key
+
+
 def _run(fetch: PreparedFetch, *, all_pages: bool, on_page: str | None, sender: type | None) -> FetchOutcome:
     if on_page:
         return stream(fetch, on_page, sender=sender)
     call, client = fetch.call, fetch.client
     joined = bool(all_pages and call.operation.paginated)
     response = client.send_all(call) if joined else client.send(call)
-    resource = f"{call.key}:all" if joined else call.key
+    resource = _resource(call) + (":all" if joined else "")
     return _outcome(fetch, response.data, response_meta(response), response.expires, _fresh_for(response), resource)
 
 

@@ -228,3 +228,23 @@ def test_a_redis_that_does_not_answer_skips_the_feed_not_the_fetch(esi_sim, chan
         endpoint_fetched.disconnect(dispatch_uid="feed-test")
     assert len(fetched) == 1 and changed == []
     assert "Change feed of GetMarketsRegionIdOrders skipped: Redis did not answer" in caplog.text
+
+
+def test_a_corporations_data_is_one_resource_whichever_member_reads_it(
+    threads_worker, esi_sim, changed, make_token
+) -> None:
+    """A token pool hands corporation routes to its members in turn: that is no change."""
+    journal, corp, scope = (
+        "GetCorporationsCorporationIdWalletsDivisionJournal",
+        98000010,
+        "esi-wallet.read_corporation_wallets.v1",
+    )
+    tokens = []
+    for character_id in (90000021, 90000022):
+        esi_sim.add_character(character_id, corporation_id=corp)
+        tokens.append(make_token(character_id, [scope]))
+    for token in tokens:
+        kwargs = {"corporation_id": corp, "division": 1, "token_id": token.pk}
+        fetch_endpoint.apply_async((journal,), kwargs, dedup=False).get(timeout=20)
+    assert [e["character_id"] for e in esi_sim.request_log(journal)] == [90000021, 90000022]  # two 200s
+    assert [c["token_id"] for c in changed] == [tokens[0].pk]  # the second member's equal body: no news
