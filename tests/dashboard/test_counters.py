@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from esi.client import EsiClient
 from esi.dashboard import counters, readings
@@ -92,7 +94,7 @@ def test_esi_stats_off_counts_nothing(esi_client: EsiClient, settings: Any) -> N
 
 
 def test_redis_down_drops_the_batch_quietly() -> None:
-    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
     mine = Recorder(lambda: dead)
     mine.record("GetStatus", None, "ok", 200, 1.0)
     mine.flush()  # no exception: counters are bookkeeping

@@ -69,5 +69,6 @@ def test_limits_off(esi_sim: Any, settings: Any) -> None:
 
 def test_unreachable_redis_is_a_clear_error(esi_sim: Any, settings: Any) -> None:
     settings.ESI_REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.ESI_REDIS_RETRIES = 0  # a refused connection fails at once, not after 3.5 s of backoff
     with pytest.raises(CommandError, match="ESI_REDIS_URL"):
         run("--no-request")
