@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from esi.testing._admin import handle_control
 from esi.testing._bodies import BodyCache, generate
-from esi.testing._esi import Answer, handle_esi
+from esi.testing._esi import Answer, handle_esi, http_date
 from esi.testing._faults import ERROR_BODIES, RouteConfigs
 from esi.testing._limits import ErrorLimit, RateLimits
 from esi.testing._routes import Route, check_date, load_views
@@ -249,7 +249,9 @@ async def _read_body(receive: Receive) -> bytes:
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    out = [_SERVER, *headers]
+    # Date from the clock Expires was computed with (uvicorn's own Date is refreshed about once a
+    # second, later on a busy machine: Expires - Date, the client's cache time, came out 62 s for 60)
+    out = [_SERVER, (b"date", http_date(time.time())), *headers]
     if status not in (204, 304):
         out.append((b"content-length", str(len(body)).encode()))
     else:

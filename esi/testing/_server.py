@@ -69,6 +69,7 @@ def serve(
         timeout_keep_alive=30,
         backlog=2048,
         server_header=False,
+        date_header=False,  # the app sends Date (esi.testing._app._send), from the clock of its Expires
         timeout_graceful_shutdown=1,
     )
     if parent_pid:
