@@ -3,6 +3,7 @@ requests in flight, and refuses a page of another snapshot (EsiSnapshotChanged) 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -89,10 +90,11 @@ def test_the_next_request_goes_out_while_a_page_is_stored(esi_sim: Any, redis_cl
             return super().handle_request(request)
 
     overlapped: list[bool] = []
+    settles = itertools.count(1)  # counted as they start (``settled`` grows only once one is done)
 
     class SlowSettle(RecordingLimiter):
         def settle(self, reservation: Reservation, status: int, headers: Mapping[str, str]) -> None:
-            if len(self.settled) == 1:  # the first page after page 1: wait for the next request to start
+            if next(settles) == 2:  # the first page after page 1: wait for the next request to start
                 overlapped.append(third_request.wait(10))
             super().settle(reservation, status, headers)
 
