@@ -10,6 +10,7 @@ them once, and a message sent to an exchange without them would be dropped.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
@@ -72,20 +73,28 @@ def flush(client: redis_lib.Redis) -> None:
             pipe.execute()
 
 
+@pytest.fixture(scope="session")
+def _root_log_level() -> int:
+    """The root logger's level from tests/settings.py (before a Celery worker sets its own)."""
+    return logging.root.level
+
+
 @pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
+def _fresh_process_state(_root_log_level: int) -> Iterator[None]:
     """What a process keeps across tests: the capped values it logged once, the current Celery
-    app (``Celery(...)`` makes itself current), the dashboard's call counters not yet sent, the
-    Redis pool.
+    app (``Celery(...)`` makes itself current), the root logger's level (an in-process Celery
+    worker sets it to WARNING), the dashboard's call counters not yet sent, the Redis pool.
 
     Without it a test passes or fails with what ran before it in the same process (another order
     under ``-n N``): a "logged once" line already logged, tasks sent through another test's app,
-    an earlier test's calls written to Redis by the counters' thread after this test's flush.
+    an earlier test's calls written to Redis by the counters' thread after this test's flush,
+    INFO records a test listens for dropped before they reach its handler.
     """
     from tests.celery_app import app  # not at import: it loads the task modules, after django.setup()
 
     _caps._noted.clear()
     app.set_current()
+    logging.root.setLevel(_root_log_level)
     counters.recorder.drop()
     counters.recorder.flush()  # returns once a send the counters' thread had started is done
     yield
