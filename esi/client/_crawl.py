@@ -7,7 +7,6 @@ client's ``send``; nothing is looked up or validated again.
 from __future__ import annotations
 
 import contextvars
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
@@ -15,6 +14,7 @@ from dataclasses import replace
 from esi.client._pagination import (
     CursorWalk,
     FromIdWalk,
+    PageSlots,
     check_page,
     check_pages,
     in_slot,
@@ -45,7 +45,7 @@ def x_pages(send: Send, prepared: PreparedCall, concurrency: int) -> Iterator[Es
     check_pages(op, total)
     width = min(concurrency, total - 1)
     held = min(2 * width, total - 1)  # pages in a slot (cache read, request) <= width; the others store
-    slots = threading.BoundedSemaphore(width)
+    slots = PageSlots(width, first=2)
     running: dict[Future[EsiResponse], int] = {}
     following = 2
     with ThreadPoolExecutor(max_workers=held, thread_name_prefix="esi-page") as pool:
@@ -54,7 +54,7 @@ def x_pages(send: Send, prepared: PreparedCall, concurrency: int) -> Iterator[Es
                 while following <= total and len(running) < held:
                     context = contextvars.copy_context()  # the caller's wait limit applies in the threads
                     nxt = call.page(following)
-                    running[pool.submit(context.run, in_slot, slots, send, nxt)] = following
+                    running[pool.submit(context.run, in_slot, slots, following, send, nxt)] = following
                     following += 1
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=running.__getitem__):
@@ -68,6 +68,7 @@ def x_pages(send: Send, prepared: PreparedCall, concurrency: int) -> Iterator[Es
                         report(op.id, total)
                     yield replace(page, page=n)
         finally:
+            slots.close()  # threads still waiting for a slot end at once
             for future in running:
                 future.cancel()
 

@@ -3,9 +3,10 @@
 The client's loops (``EsiClient.iter_pages`` and ``call(all_pages=True)``) send prepared page
 calls; this module says which call comes next and what the pages add up to:
 
-- ``X-Pages`` operations: page 1, then pages 2..N (at most ``ESI_PAGE_CONCURRENCY`` pages in a
-  :class:`RequestSlot`, from the cache read to the end of the HTTP exchange; as many more may be
-  decoded and stored meanwhile, so a page's cache write does not hold back the next request).
+- ``X-Pages`` operations: page 1, then pages 2..N (at most ``ESI_PAGE_CONCURRENCY`` pages hold a
+  slot of :class:`PageSlots`, taken in page order, from the cache read to the end of the HTTP
+  exchange; as many more may be decoded and stored meanwhile, so a page's cache write does not
+  hold back the next request).
   All pages of one snapshot share ``Last-Modified`` and ``X-Pages`` (:func:`check_page`); if a
   page disagrees, the snapshot changed mid-crawl: a joined crawl restarts (revalidating every
   page) at most :data:`MAX_RESTARTS` times, a streamed one raises ``EsiSnapshotChanged``.
@@ -38,8 +39,10 @@ from esi.exceptions import EsiResponseTooLarge, EsiSnapshotChanged
 
 __all__ = [
     "MAX_RESTARTS",
+    "CrawlClosed",
     "CursorWalk",
     "FromIdWalk",
+    "PageSlots",
     "RequestSlot",
     "check_page",
     "check_pages",
@@ -59,26 +62,65 @@ _ID_FIELDS = {"from_id": "transaction_id", "last_mail_id": "mail_id"}
 page_progress: ContextVar[Callable[[str, int], None] | None] = ContextVar("esi_page_progress", default=None)
 
 
+class CrawlClosed(Exception):
+    """Raised in a page thread waiting for a slot of a crawl that ended (nobody reads it)."""
+
+
+class PageSlots:
+    """A crawl's ``ESI_PAGE_CONCURRENCY`` slots, first taken in page order: page n+1's cache read
+    and budget reservation come after page n's, whichever thread runs first."""
+
+    def __init__(self, width: int, first: int) -> None:
+        self._cond = threading.Condition()
+        self._free = width
+        self._turn = first
+        self._closed = False
+
+    def take(self, page: int | None) -> None:
+        """A slot for the first take of ``page`` (in its turn), or for a retry (``None``: any turn)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or (self._free > 0 and page in (None, self._turn)))
+            if self._closed:
+                raise CrawlClosed
+            self._free -= 1
+            if page is not None:
+                self._turn += 1
+                self._cond.notify_all()  # the next page may take a slot still free
+
+    def give_back(self) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The crawl ended (finished, failed, or its consumer stopped): wake every waiting thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
 class RequestSlot:
-    """One page's claim on its crawl's ``ESI_PAGE_CONCURRENCY`` slots: taken before the page's
-    cache read and budget reservation, given back as soon as its HTTP exchange ends (a retry
-    takes one again), so the page is decoded and stored while the next request is already out."""
+    """One page's claim on its crawl's :class:`PageSlots`: taken before the page's cache read and
+    budget reservation, given back as soon as its HTTP exchange ends (a retry takes one again), so
+    the page is decoded and stored while the next request is already out."""
 
-    __slots__ = ("_held", "_slots")
+    __slots__ = ("_held", "_page", "_slots")
 
-    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+    def __init__(self, slots: PageSlots, page: int) -> None:
         self._slots = slots
+        self._page: int | None = page
         self._held = False
 
     def take(self) -> None:
         if not self._held:
-            self._slots.acquire()
+            self._slots.take(self._page)
+            self._page = None  # later takes are retries
             self._held = True
 
     def give_back(self) -> None:
         if self._held:
             self._held = False
-            self._slots.release()
+            self._slots.give_back()
 
 
 #: The slot of the page a crawl's thread is fetching (None outside a crawl).
@@ -101,11 +143,11 @@ def request_slot() -> Iterator[None]:
 
 
 def in_slot(
-    slots: threading.BoundedSemaphore, send: Callable[[PreparedCall], EsiResponse], call: PreparedCall
+    slots: PageSlots, page: int, send: Callable[[PreparedCall], EsiResponse], call: PreparedCall
 ) -> EsiResponse:
-    """``send(call)`` for a crawl's page thread: a slot from before the cache read until the end of
-    the exchange (or the end of ``send``: a cache hit, an error). Run in a copied context."""
-    slot = RequestSlot(slots)
+    """``send(call)`` for page ``page`` in a crawl's thread: a slot from before the cache read until
+    the end of the exchange (or the end of ``send``: a cache hit, an error). Run in a copied context."""
+    slot = RequestSlot(slots, page)
     request_slots.set(slot)
     slot.take()
     try:

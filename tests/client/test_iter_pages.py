@@ -104,3 +104,15 @@ def test_the_next_request_goes_out_while_a_page_is_stored(esi_sim: Any, redis_cl
         pages = list(client.iter_pages(ORDERS, region_id=10000002))
     assert len(pages) == 4 and overlapped == [True]
     assert transport.max_in_flight == 1  # still one request at a time
+
+
+def test_a_stream_left_early_ends_its_threads(esi_sim: Any, redis_client: Any) -> None:
+    """Closing a stream mid-crawl ends its page threads, also those waiting for their turn."""
+    esi_sim.configure_route(ORDERS, pages=12, latency=0.05)
+    client = EsiClient(limiter=RecordingLimiter())
+    with override_settings(ESI_PAGE_CONCURRENCY=2):
+        stream = client.iter_pages(ORDERS, region_id=10000002)
+        assert [next(stream).page, next(stream).page][0] == 1
+        stream.close()  # returns once the pool's threads ended (no thread waits for a slot forever)
+    assert not [t for t in threading.enumerate() if t.name.startswith("esi-page")]
+    assert esi_sim.stats()["total"] < 12
