@@ -10,6 +10,9 @@ per-call times; the fastest round for the microsecond scenarios, the median for 
 - uncached 200: ``client.call("GetAlliances")`` with the response cache off (limiter on) vs. a
   raw pooled ``httpx.Client.get`` of the same URL (target <= 1.2x); also a cache *miss* (cache
   on, new key each call: one GET + one SET more);
+- the limiter's cost where it runs for real (cache on, a miss: its scripts ride in the cache's two
+  round trips): the same misses through the shared RedisLimiter vs. a NullLimiter, at 0 ms and at
+  50 ms of simulated ESI latency, for an operation without a group and one of a rate-limited group;
 - 50 pages at 50 ms simulated latency, all_pages=True vs. the floor 50 ms x ceil(50 / concurrency)
   (target <= 1.3x) and vs. a raw httpx crawl with the same concurrency;
 - cold start in a fresh process: import the client, index the full spec, build the pool
@@ -176,6 +179,41 @@ def uncached(calls: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def limiter_cost(control: Any, calls: int, rounds: int) -> dict[str, Any]:
+    """Cached misses with the shared limiter vs. the same client with a NullLimiter, side by side."""
+    from esi.client import EsiClient, get_client
+    from esi.client.limits import NullLimiter
+
+    shared = get_client()
+    unlimited = EsiClient(transport=shared.transport, limiter=NullLimiter())
+    counter = [50_000_000]
+    ops = {
+        "no_group": ("GetUniverseTypesTypeId", "type_id"),
+        "group": ("GetCharactersCharacterIdPortrait", "character_id"),
+    }
+
+    def miss(client: Any, op: str, param: str) -> Callable[[], Any]:
+        def call() -> Any:
+            counter[0] += 1
+            return client.call(op, **{param: counter[0]}).data
+
+        return call
+
+    out: dict[str, Any] = {}
+    for latency, n, pick in ((0.0, calls, min), (LATENCY, 20, statistics.median)):
+        for label, (op, param) in ops.items():
+            control.configure_route(op, latency=latency or None)
+            t_on, t_off = _side_by_side(miss(shared, op, param), miss(unlimited, op, param), n, rounds, pick)
+            out[f"{label}_{latency * 1000:.0f}ms"] = {
+                "limiter_us": t_on * 1e6,
+                "null_limiter_us": t_off * 1e6,
+                "ratio": t_on / t_off,
+                "cost_us": (t_on - t_off) * 1e6,
+            }
+            control.configure_route(op, latency=None)
+    return out
+
+
 def pages(control: Any, rounds: int) -> dict[str, Any]:
     import httpx
     from django.conf import settings
@@ -329,6 +367,7 @@ def run(
         result: dict[str, Any] = {"scenario": "client"}
         result["cache_hit"] = cache_hit(max(100, calls // 5), rounds * 3)  # short rounds: both see the same noise
         result["uncached"] = uncached(max(50, calls // 4), rounds)
+        result["limiter_cost"] = limiter_cost(control, max(50, calls // 4), rounds)
         result["pages"] = pages(control, page_rounds)
         result["cold_start"] = cold_start(url)
         if django_esi10:
@@ -356,6 +395,11 @@ def summary(r: dict[str, Any]) -> list[str]:
         f"  -> {unc['cache_miss_floor_ratio']:.2f}x (target <= 1.2x; limiter on, 2 Redis round trips)",
         f"  group miss   {unc['grouped_miss_us']:8.1f} us vs GET+httpx+SET {unc['grouped_floor_us']:7.1f} us"
         f"  -> {unc['grouped_miss_floor_ratio']:.2f}x (target <= 1.2x; rate-limited group char-detail)",
+        *(
+            f"  limiter      {v['limiter_us']:8.1f} us vs NullLimiter    {v['null_limiter_us']:7.1f} us"
+            f"  -> {v['ratio']:.3f}x (+{v['cost_us']:.0f} us; cache miss, {k.replace('_', ' ')} latency)"
+            for k, v in r["limiter_cost"].items()
+        ),
         f"{pg['pages']} pages @{pg['latency_s'] * 1000:.0f}ms {pg['ours_s']:8.3f} s vs floor {pg['floor_s']:.3f} s"
         f"  -> {pg['ratio_vs_floor']:.2f}x (target <= 1.3x); raw httpx crawl {pg['raw_httpx_crawl_s']:.3f} s"
         f" -> {pg['ratio_vs_raw']:.2f}x",
