@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from redis.crc import key_slot
 
 from esi.client import EsiClient
 from esi.client.limits import RedisLimiter
@@ -134,9 +135,20 @@ def test_a_cluster_master_fails_over_to_its_replica(replicated_cluster: LocalClu
 
     replicated_cluster.kill(victim)
 
+    slot = key_slot(KeySpace().err.encode())
+
+    def serves_the_slot(port: int) -> int:  # what node ``port`` says serves the limiter's slot
+        ranges = replicated_cluster.node(port).execute_command("CLUSTER", "SLOTS")
+        return next(int(primary[1]) for start, end, primary, *_ in ranges if start <= slot <= end)
+
     def failed_over() -> bool:
         promoted = replicated_cluster.node(heir).info("replication")["role"] == "master"
-        return bool(promoted and replicated_cluster.node(survivor).cluster("info")["cluster_state"] == "ok")
+        return bool(
+            promoted
+            and replicated_cluster.node(survivor).cluster("info")["cluster_state"] == "ok"
+            # every node the client may learn the slots from knows it: no refresh sends it to the victim
+            and all(serves_the_slot(p) == heir for p in replicated_cluster.alive())
+        )
 
     outcomes = _through_the_failover(client, failed_over)
     replicated_cluster.wait_ok(survivor)
