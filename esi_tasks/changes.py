@@ -3,14 +3,18 @@
 After every announced fetch (``fetch_endpoint``, keep-fresh runs, schedule runs) that has an
 ``endpoint_changed`` receiver, the decoded body is hashed and compared with the hash of the last
 fetch of the *same resource* (the response cache's key: operation, parameters, language, date,
-character; joined pages are their own resource). A 304, a copy from the cache or a 200 with an
-equal body sends nothing. Redis holds only that hash (with the resource's ETag and Last-Modified)
-and, for operations listed in ``ESI_CHANGE_DIFFS``, the previous body (zlib-compressed JSON), both
-for the resource's own lifetime plus ``ESI_CHANGE_STATE_KEEP`` seconds.
+character; joined pages are their own resource, a streamed crawl another). A 304, a copy from
+the cache or a 200 with an equal body sends nothing. Redis holds only that hash (with the
+resource's ETag and Last-Modified) and, for operations listed in ``ESI_CHANGE_DIFFS``, the
+previous body (zlib-compressed JSON), both for the resource's own lifetime plus
+``ESI_CHANGE_STATE_KEEP`` seconds.
 
 For a listed operation whose body is a list of objects, the signal carries a :class:`Diff`: items
 added, removed and changed, keyed by the operation's id field (:func:`id_field`, from the item
 schema of the spec: ``order_id``, ``item_id``...). A list that only changed its order is no change.
+
+A streamed crawl (``on_page``) is never held whole: :class:`CrawlDigest` hashes its pages as they
+pass, the crawl is compared by that hash, and its signal carries the crawl's summary and no diff.
 
 The feed is bookkeeping: when Redis does not answer, no ``endpoint_changed`` is sent for that
 fetch (a warning is logged) and the fetch itself is unaffected. See docs/changes.md.
@@ -42,7 +46,17 @@ from esi_tasks.signals import endpoint_changed
 if TYPE_CHECKING:
     from esi_tasks.fetching import FetchOutcome
 
-__all__ = ["Diff", "check_change_diffs", "diff", "diff_field", "id_field", "state_keys", "track"]
+__all__ = [
+    "CrawlDigest",
+    "Diff",
+    "check_change_diffs",
+    "diff",
+    "diff_field",
+    "id_field",
+    "listening",
+    "state_keys",
+    "track",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +251,32 @@ def _decode(stored: bytes) -> Any:
         return None
 
 
+def _hash(body: bytes) -> bytes:
+    return hashlib.blake2b(body, digest_size=16).digest()
+
+
+def listening(sender: type | None) -> bool:
+    """Whether an ``endpoint_changed`` receiver would hear a fetch sent by ``sender``."""
+    return endpoint_changed.has_listeners(sender) if sender is not None else bool(endpoint_changed.receivers)
+
+
+class CrawlDigest:
+    """The hash of a streamed crawl's data, built as its pages arrive (in any order): one small hash
+    per page is held, never a page, so the stream stays bounded."""
+
+    def __init__(self) -> None:
+        self._pages: dict[int, bytes] = {}
+
+    def add(self, page: int, data: Any) -> None:
+        self._pages[page] = _hash(_encode(data))
+
+    def hexdigest(self) -> str:
+        whole = hashlib.blake2b(digest_size=16)
+        for page in sorted(self._pages):
+            whole.update(self._pages[page])
+        return whole.hexdigest()
+
+
 def state_keys(resource: str) -> tuple[str, str]:
     """``(hash key, previous body key)`` of a resource (one hash tag: one Redis Cluster slot)."""
     base = f"{PREFIX}:changes:{{{resource}}}"
@@ -263,9 +303,12 @@ def track(outcome: FetchOutcome, sender: type, task_id: str | None) -> None:
     op, spec = prepared.operation, prepared.client.spec
     if op.method != "get":
         return  # a write's answer is no resource's state
-    field = diff_field(spec, op)
-    body = _encode(outcome.data)
-    digest = hashlib.blake2b(body, digest_size=16).hexdigest()
+    if outcome.digest is not None:  # a streamed crawl: its data is a summary, its pages are gone
+        field, body, digest = None, b"", outcome.digest
+    else:
+        field = diff_field(spec, op)
+        body = _encode(outcome.data)
+        digest = _hash(body).hex()
     meta = outcome.meta
     state = json.dumps({"hash": digest, "etag": meta.get("etag"), "last_modified": meta.get("last_modified")})
     state_key, body_key = state_keys(outcome.resource)

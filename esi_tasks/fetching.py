@@ -61,9 +61,11 @@ class FetchOutcome:
     #: ``Expires``: ``Date`` is cut to the second, so the cached copy outlives ``Expires`` by up to 1 s.
     fresh_for: float | None = None
     #: The fetch this came from, and the resource the change feed compares it with (the cache key;
-    #: joined pages are their own resource; None for a streamed crawl, whose pages are not kept).
+    #: joined pages are their own resource, a streamed crawl another; None: not compared).
     prepared: PreparedFetch | None = field(default=None, repr=False, compare=False)
     resource: str | None = None
+    #: A streamed crawl's hash of its pages' data (its ``data`` is only a summary), for the change feed.
+    digest: str | None = None
 
     def announce(self, sender: type, task_id: str | None) -> None:
         """Send ``endpoint_fetched`` for this outcome, then ``endpoint_changed`` if its data changed
@@ -141,6 +143,7 @@ def _outcome(
     expires: dt.datetime | None,
     fresh_for: float | None = None,
     resource: str | None = None,
+    digest: str | None = None,
 ) -> FetchOutcome:
     """The one place a :class:`FetchOutcome` is made (a joined answer or a streamed crawl's summary)."""
     token = fetch.token
@@ -154,6 +157,7 @@ def _outcome(
         fresh_for=fresh_for,
         prepared=fetch,
         resource=resource,
+        digest=digest,
     )
 
 
@@ -195,15 +199,23 @@ def stream(fetch: PreparedFetch, on_page: str | None = None, *, sender: type | N
     ``pages``, ``etag``, ``last_modified``, ``expires``, ``token_id``. A page of another snapshot
     ends the crawl with ``EsiSnapshotChanged`` (the task retries it from page 1: a callback may
     see a page twice, ``last_modified`` tells the snapshots apart).
+
+    While an ``endpoint_changed`` receiver listens, each page's data is hashed as it passes (one
+    small hash per page is kept), so the crawl as a whole is compared with the last streamed crawl
+    of the same resource: ``endpoint_changed`` then carries the summary and never a diff (the
+    pages are never together; see docs/changes.md).
     """
     call, token, client = fetch.call, fetch.token, fetch.client
     token_id = token.pk if token is not None else None
     first: EsiResponse | None = None
     pages = rows = 0
     expires: list[dt.datetime] = []
+    crawl = changes.CrawlDigest() if changes.listening(sender) else None
     for page in client.stream(call):
         first = first or page
         pages += 1
+        if crawl is not None:
+            crawl.add(page.page or pages, page.data)
         rows += len(page.data) if isinstance(page.data, list) else int(page.data is not None)
         if page.expires is not None:
             expires.append(page.expires)
@@ -230,7 +242,10 @@ def stream(fetch: PreparedFetch, on_page: str | None = None, *, sender: type | N
         "last_modified": _iso(first.last_modified),
         "expires": _iso(soonest),
     }
-    return _outcome(fetch, summary, {**response_meta(first), "pages": pages}, soonest)
+    if crawl is None:
+        return _outcome(fetch, summary, {**response_meta(first), "pages": pages}, soonest)
+    resource, digest = _resource(call) + ":stream", crawl.hexdigest()
+    return _outcome(fetch, summary, {**response_meta(first), "pages": pages}, soonest, None, resource, digest)
 
 
 def fetch(

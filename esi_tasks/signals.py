@@ -14,7 +14,9 @@
     fetch or its state expired), ``previous_etag`` and ``previous_last_modified`` (ISO string) of
     the last fetch (None when ``first_seen``), and ``diff``: an :class:`esi_tasks.changes.Diff`
     (``added``, ``removed``, ``changed`` as ``(before, after)`` pairs, ``id_field``) for operations
-    in ``ESI_CHANGE_DIFFS`` whose body is a list, else None. See docs/changes.md.
+    in ``ESI_CHANGE_DIFFS`` whose body is a list, else None. A streamed crawl (``on_page``) is
+    compared as a whole by its pages' hashes: ``data`` is its summary and ``diff`` always None.
+    See docs/changes.md.
 
 ``page_fetched``
     For every page of a streamed crawl (``fetch_endpoint(..., on_page=...)``), as it arrives,

@@ -215,6 +215,43 @@ def test_a_schedule_sends_only_changes(threads_worker, esi_sim, changed, setting
     assert changed[1]["diff"].changed == [(_order(1), _order(1, type_id=35))]
 
 
+def test_a_streamed_crawl_is_compared_as_a_whole_without_a_diff(
+    threads_worker, esi_sim, changed, settings, redis_client
+) -> None:
+    """``on_page`` crawls: the pages' hashes (not the pages) make the crawl's; the signal carries the
+    summary, never a diff, even for an ESI_CHANGE_DIFFS operation; joined pages are another resource."""
+    settings.ESI_CHANGE_DIFFS = [OP]
+    esi_sim.configure_route(OP, body=[_order(1), _order(2)], pages=3, cache_seconds=300)
+
+    def stream(**options: Any) -> Any:
+        kwargs = {"region_id": REGION, "on_page": "tests.collect_page", **options}
+        return fetch_endpoint.apply_async((OP,), kwargs, dedup=False).get(timeout=30)
+
+    assert stream()["rows"] == 6
+    assert len(changed) == 1 and changed[0]["first_seen"] is True and changed[0]["diff"] is None
+    assert changed[0]["data"]["pages"] == 3 and changed[0]["data"]["rows"] == 6  # the summary
+    first_etag = changed[0]["meta"]["etag"]
+
+    stream(force_refresh=True)  # every page revalidated: 304s
+    redis_client.delete(*(_cache_key(page=n) for n in (1, 2, 3)), _cache_key())  # evicted: 200s of the same pages
+    stream()
+    assert _statuses(esi_sim) == {"200": 6, "304": 3}
+    assert len(changed) == 1
+
+    esi_sim.configure_route(OP, body=[_order(1), _order(3)])
+    stream(force_refresh=True)
+    assert len(changed) == 2
+    news = changed[1]
+    assert news["first_seen"] is False and news["previous_etag"] == first_etag != news["meta"]["etag"]
+    assert news["diff"] is None and news["data"]["rows"] == 6
+    hash_key, body_key = changes.state_keys(_cache_key() + ":stream")
+    assert redis_client.exists(hash_key) and not redis_client.exists(body_key)  # no page is kept
+
+    assert len(_fetch(all_pages=True)) == 6  # the same crawl joined: its own resource, with its own state
+    assert len(changed) == 3 and changed[2]["first_seen"] is True
+    assert len(redis_client.lrange("tests:pages", 0, -1)) == 4 * 3  # every streamed page reached the callback
+
+
 def test_a_redis_that_does_not_answer_skips_the_feed_not_the_fetch(esi_sim, changed, settings, caplog) -> None:
     esi_sim.configure_route(OP, body=[_order(1)])
     outcome = fetching.fetch(OP, params={"region_id": REGION})  # fetched while Redis answers
