@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -39,14 +41,19 @@ class FakeTokenEndpoint:
     def __init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "fault-key", "alg": "RS256"})
         self.body: bytes = b""
+        self.status = 200
         self.requests = 0
+        #: when set, the answer waits for it (the request has been read: SSO rotates "now")
+        self.gate: threading.Event | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
                 outer.requests += 1
-                self.send_response(200)
+                if outer.gate is not None:
+                    outer.gate.wait(60)
+                self.send_response(outer.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(outer.body)))
                 self.end_headers()
@@ -73,6 +80,11 @@ class FakeTokenEndpoint:
         access = jwt.encode({"alg": "RS256", "kid": "fault-key"}, claims, self.key)
         token = {"access_token": access, "expires_in": 1199, "token_type": "Bearer", "refresh_token": refresh_token}
         self.body = json.dumps(token).encode()
+
+    def refuse(self) -> None:
+        """Answer ``invalid_grant``, as SSO does for a refresh token it has rotated already."""
+        self.status = 400
+        self.body = json.dumps({"error": "invalid_grant", "error_description": "Invalid refresh token."}).encode()
 
 
 @pytest.fixture
@@ -250,3 +262,71 @@ def test_redis_killed_while_sso_answers_keeps_the_rotated_token(sso, make_token,
     finally:
         private.stop()
         reset_redis()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("answer", ["rotated", "invalid_grant"])
+def test_a_lock_lost_while_sso_answers_is_noticed(sso, make_token, fake_sso, settings, caplog, answer) -> None:
+    """Redis stalls (SIGSTOP) while SSO works on the refresh, longer than the lock lives: the lock
+    expires, the keeper finds it gone. SSO's rotated token is still stored (it is SSO's newest);
+    an ``invalid_grant`` then may mean another process's refresh holds the new token, so the
+    token is kept and the caller told to try again, not deleted."""
+    private = PrivateRedis().start()
+    caplog.set_level(logging.WARNING, logger="esi.tokens._lock")
+    shared = settings.ESI_REDIS_URL  # back to it before fake_sso's teardown cleans the key cache
+    try:
+        settings.ESI_REDIS_URL = private.url()
+        settings.ESI_REDIS_RETRIES = 0
+        settings.ESI_REDIS_SOCKET_TIMEOUT = 0.2
+        settings.ESI_TOKEN_REFRESH_LOCK_TIMEOUT = 1
+        reset_redis()
+        token = make_token(expired=True)
+        before = Token.objects.filter(pk=token.pk).values().get()
+        _point_at(fake_sso, sso)
+        fake_sso.answer(sso.url, "rotated-by-sso")
+        if answer == "invalid_grant":
+            fake_sso.refuse()
+        fake_sso.gate = threading.Event()
+
+        def warnings(text: str) -> int:
+            return sum(text in r.getMessage() for r in caplog.records if r.name == "esi.tokens._lock")
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            refreshing = pool.submit(_valid_access_token, token.pk)
+            _wait(lambda: fake_sso.requests == 1, "the refresh to reach SSO")  # sent under the lock
+            assert private.process is not None
+            os.kill(private.process.pid, signal.SIGSTOP)
+            try:  # three failed extensions (1 s of stall or more): the lock's lifetime is over
+                _wait(lambda: warnings("could not be extended") >= 3, "the keeper to fail three times")
+            finally:
+                os.kill(private.process.pid, signal.SIGCONT)
+            _wait(lambda: warnings("expired while EVE SSO was still answering") == 1, "the keeper to see the loss")
+            fake_sso.gate.set()
+            outcome = refreshing.exception(timeout=60) or refreshing.result()
+        stored = Token.objects.filter(pk=token.pk).values().first()
+        assert fake_sso.requests == 1
+        if answer == "rotated":
+            assert outcome == stored["access_token"] != before["access_token"]
+            assert stored["refresh_token"] == "rotated-by-sso"
+        else:
+            assert isinstance(outcome, SSOUnavailable) and "after its lock expired" in str(outcome)
+            assert stored == before  # kept, not deleted: another refresh may hold its successor
+    finally:
+        private.stop()
+        settings.ESI_REDIS_URL = shared
+        reset_redis()
+
+
+def _valid_access_token(pk: int) -> str:
+    try:
+        return Token.objects.get(pk=pk).valid_access_token()
+    finally:
+        connection.close()
+
+
+def _wait(condition: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
