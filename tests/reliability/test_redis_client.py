@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from redis.backoff import ExponentialBackoff
 
@@ -51,3 +54,41 @@ def test_a_dead_redis_becomes_redis_unavailable(settings) -> None:
     with pytest.raises(RedisUnavailable, match="reading the thing") as info, unavailable("reading the thing"):
         get_redis().get("x")
     assert info.value.__cause__ is not None
+
+
+@pytest.mark.django_db
+def test_a_stalled_redis_hangs_nothing(settings, sso, make_token) -> None:
+    """Redis stops answering (SIGSTOP: connections open, no reply). Cache, limiter, refresh lock,
+    dedup claims and error memory all meet the one client's socket timeout: the call ends in
+    ``RedisUnavailable`` with nothing sent, the bookkeeping is skipped; all work again after."""
+    from esi.client import get_client
+    from esi.models import Token
+    from esi_tasks import dedup, errors_memory
+
+    private = PrivateRedis().start()
+    try:
+        settings.ESI_REDIS_URL = private.url()
+        settings.ESI_REDIS_SOCKET_TIMEOUT = 0.3
+        settings.ESI_REDIS_RETRIES = 1
+        settings.ESI_REDIS_RETRY_BACKOFF = 0.01
+        reset_redis()
+        token = make_token(expired=True)
+        before = Token.objects.filter(pk=token.pk).values().get()
+        assert private.process is not None
+        os.kill(private.process.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(RedisUnavailable, match="nothing was sent to ESI"):
+                get_client().call("GetStatus")
+            with pytest.raises(RedisUnavailable, match="refresh lock"):
+                token.valid_access_token()
+            assert dedup.claim(dedup.queued_key("x"), "task-1", 30) is None  # sent unshared
+            assert errors_memory.recall("GetStatus", {}, None) is None
+        finally:
+            os.kill(private.process.pid, signal.SIGCONT)
+        assert sso.stats()["total"] == 0 and sso.stats()["sso"].get("token_refresh_token", 0) == 0
+        assert Token.objects.filter(pk=token.pk).values().get() == before
+        assert "players" in get_client().call("GetStatus").data
+        assert token.valid_access_token() != before["access_token"]
+    finally:
+        private.stop()
+        reset_redis()
