@@ -16,6 +16,7 @@ from esi.exceptions import NoCorporationTokenError, NoTokenError, RedisUnavailab
 from esi.tokens import Pool, forget_refusals, pool_refusals
 from esi_tasks.tasks import fetch_endpoint
 from esi_tasks.tokens import required_roles, resolve_token
+from tests.tasks.conftest import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -98,6 +99,24 @@ def test_a_refusal_is_tried_again_once_forgotten_or_expired(threads_worker, esi_
         journal(division).get(timeout=20)
     assert requesters(esi_sim, 403) == [lacking]
     assert requesters(esi_sim, 200)[-3:].count(lacking) == 1  # back in the rotation
+
+
+def test_a_refusal_expires_and_the_director_is_tried_again(threads_worker, esi_sim, directors, redis_client):
+    """No forget_refusals: after ESI_TOKEN_POOL_REFUSAL_TIMEOUT the refused director gets turns again."""
+    lacking = DIRECTORS[2]
+    esi_sim.set_roles(lacking, [])
+    refused = f"esi:pool:{{{CORP}}}:refused:*"
+    with override_settings(ESI_TOKEN_POOL_REFUSAL_TIMEOUT=1):
+        for division in (1, 2, 3):
+            assert isinstance(journal(division).get(timeout=20), list)
+        before = requesters(esi_sim, 403)
+        assert before and set(before) == {lacking}
+        wait_for(lambda: not list(redis_client.scan_iter(match=refused)), timeout=15)  # expired in Redis
+        for division in (4, 5, 6):  # three new requests: every director's turn comes once
+            assert isinstance(journal(division).get(timeout=20), list)
+    after = requesters(esi_sim, 403)
+    assert len(after) > len(before) and set(after) == {lacking}  # asked ESI again, still refused
+    assert len(requesters(esi_sim, 200)) == 6
 
 
 def test_none_can_serve_names_corporation_operation_roles_and_scopes(threads_worker, esi_sim, directors):
