@@ -2,6 +2,8 @@
 
 Without them ``fetch_endpoint.delay(...)`` goes to Celery's built-in default (amqp on localhost)
 and ``.get()`` fails with "No result backend is configured"; ``manage.py check`` says so first.
+A Redis broker's ``visibility_timeout`` shorter than the longest countdown of an ESI task plus
+its run delivers such tasks again before they are due (docs/reliability.md): a warning too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.core.checks import CheckMessage, Warning, register
+
+from esi_tasks.queues import LONGEST_RUN, longest_countdown
 
 INSTALL_DOCS = "see django-esi's installation guide (docs/installation.md), step 7"
 
@@ -48,3 +52,34 @@ def check_celery_app(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             )
         )
     return messages
+
+
+#: kombu's Redis transport's own default.
+KOMBU_VISIBILITY_TIMEOUT = 3600
+
+
+@register("esi_tasks")
+def check_visibility_timeout(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """A Redis broker delivers an unacknowledged message again after ``visibility_timeout``: it
+    must outlast the longest countdown an ESI task is sent with plus the longest run."""
+    conf = current_app.conf
+    url = conf.broker_url
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "redis+socket://")):
+        return []
+    visibility = (conf.broker_transport_options or {}).get("visibility_timeout", KOMBU_VISIBILITY_TIMEOUT)
+    needed = longest_countdown(current_app) + LONGEST_RUN
+    if not isinstance(visibility, int | float) or visibility >= needed:
+        return []
+    return [
+        Warning(
+            f"The Celery broker's visibility_timeout ({visibility} s) is shorter than the longest countdown an "
+            f"ESI task is sent with plus {LONGEST_RUN} s of running ({needed:.0f} s): such a task is delivered "
+            "to a second worker before it is due and runs twice.",
+            hint=(
+                f"Set CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'] to {int(needed) + 1} or more (esi_tasks "
+                "sets 2400 when you set none), or shorten the tasks' retry_backoff_max, ESI_MAX_PAUSE or "
+                "ESI_DOWNTIME_DURATION; see docs/reliability.md."
+            ),
+            id="esi_tasks.W003",
+        )
+    ]

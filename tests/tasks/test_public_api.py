@@ -62,12 +62,14 @@ MODULES = {
     "esi_tasks.queues": [
         "CELERY_SETTINGS",
         "DEFAULT_QUEUE",
+        "LONGEST_RUN",
         "RELIABILITY_SETTINGS",
         "TASK_ROUTES",
         "TOKEN_QUEUE",
         "VISIBILITY_TIMEOUT",
         "apply_defaults",
         "apply_reliability_defaults",
+        "longest_countdown",
     ],
     "esi_tasks.signals": ["endpoint_changed", "endpoint_fetched", "fetch_failed", "page_fetched"],
     "esi_tasks.tasks": [
