@@ -2,7 +2,8 @@
 bookkeeping is skipped, a fetch ESI answered still ends in its data, a fetch that could not be
 sent is retried and ends in data once Redis is back, or in ``RedisUnavailable`` — never in a raw
 redis-py error, never in silence. (The broker and results stay on the test Redis here; the
-chaos run kills the one Redis that holds them all.)"""
+chaos run kills the one Redis that holds them all.) And with Redis up: a queued claim follows
+its message through a re-queue and is dropped when the task ends."""
 
 from __future__ import annotations
 
@@ -98,3 +99,21 @@ def test_a_fetch_that_never_reaches_redis_fails_with_redis_unavailable(
         result.get(timeout=60)
     assert "nothing was sent to ESI" in str(info.value)
     assert result.state == "FAILURE" and esi_sim.stats()["total"] == 0
+
+
+def test_the_queued_claim_follows_its_message_through_a_requeue(worker: Any, esi_sim: Any, esi_redis: Any) -> None:
+    """A rate-limited fetch waits re-queued: identical ``.delay()`` calls meanwhile are handed its
+    task (one request once the limit is over); when it ends its claim goes, and the next call is
+    a new task."""
+    from esi_tasks import dedup
+    from esi_tasks._keys import fetch_identity
+
+    esi_sim.configure_route("GetStatus", status=429, retry_after=3)
+    first = fetch_endpoint.delay("GetStatus")
+    _wait(lambda: first.state == "RETRY", "the fetch to be re-queued")
+    assert [fetch_endpoint.delay("GetStatus").id for _ in range(3)] == [first.id] * 3
+    esi_sim.configure_route("GetStatus", status=None, retry_after=None)
+    assert "players" in first.get(timeout=60)
+    _wait(lambda: dedup.holder(dedup.queued_key(fetch_identity("GetStatus", {}))) is None, "the claim to go")
+    assert fetch_endpoint.delay("GetStatus").id != first.id
+    assert esi_sim.stats()["by_route"]["GetStatus"] == {"429": 1, "200": 1}
