@@ -111,3 +111,24 @@ def test_celerys_own_consumer_exits_on_the_same_restart(private_redis: PrivateRe
         if worker.poll() is None:
             worker.kill()
             worker.wait(timeout=30)
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it(private_redis: PrivateRedis, tmp_path: Path) -> None:
+    """``broker_connection_retry_on_startup`` (set by esi_tasks): a worker started during a Redis
+    restart retries its first connection instead of exiting, and takes work once Redis is up."""
+    from tests.reliability import restart_app
+
+    private_redis.kill()
+    log = tmp_path / "worker.log"
+    worker = _start_worker(private_redis, log, consumer=None)
+    try:
+        _wait_for(lambda: "Cannot connect to" in log.read_text(errors="replace"), "the worker to meet the dead Redis")
+        private_redis.start()
+        (tmp_path / "go").touch()
+        assert restart_app.hold.delay(str(tmp_path)).get(timeout=90) > 0
+        assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+    finally:
+        if private_redis.process is None or private_redis.process.poll() is not None:
+            private_redis.start()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
