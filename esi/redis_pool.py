@@ -184,7 +184,7 @@ def _build(url: str) -> redis.Redis:
     if target.kind == "cluster":
         # Node connections get the timeouts (redis-py keeps health checks and per-command
         # retries to itself in cluster mode); ``retry`` covers MOVED/ASK, failovers and timeouts.
-        startup = [ClusterNode(h, p) for h, p in target.nodes[1:]]  # type: ignore[no-untyped-call]
+        startup = [ClusterNode(h, p) for h, p in target.nodes[1:]]  # type: ignore[no-untyped-call, unused-ignore]
         try:  # the cluster client asks a node for the slot map right away
             cluster = RedisCluster.from_url(target.url, startup_nodes=startup, retry=_retry(), **_timeouts())
         except RedisClusterException as exc:  # not cached: the next get_redis() tries again
@@ -199,8 +199,8 @@ def _build(url: str) -> redis.Redis:
             sentinel_kwargs["username"] = options.pop("sentinel_username")
         if options:
             raise ValueError(f"unknown option(s) {', '.join(sorted(options))} (sentinel_password, sentinel_username)")
-        sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call, unused-ignore]
+        master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call, unused-ignore]
             target.service,
             db=target.db,
             username=target.username,
@@ -274,7 +274,7 @@ def queue_script(pipe: Any, script: Script, keys: Sequence[Any], args: Sequence[
     if script.sha not in loaded:
         script.registered_client.script_load(script.script)
         loaded.add(script.sha)
-    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def reset_redis() -> None:
