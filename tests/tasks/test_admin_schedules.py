@@ -249,7 +249,15 @@ def test_real_beat_process_fires_admin_schedule(admin_client, threads_worker, es
         cwd=ROOT, env=subprocess_env(esi_sim.url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        wait_for(lambda: EndpointSchedule.objects.get(pk=schedule.pk).last_status == "ok", timeout=30)
+        # Until beat has written its run count too: it saves it just after the send, and a SIGTERM
+        # during that save (the task can be done first) raises SystemExit inside it, losing the count.
+        wait_for(
+            lambda: (
+                EndpointSchedule.objects.get(pk=schedule.pk).last_status == "ok"
+                and PeriodicTask.objects.get(pk=schedule.periodic_task_id).total_run_count >= 1
+            ),
+            timeout=30,
+        )
     finally:
         beat.terminate()
         beat.wait(timeout=20)
