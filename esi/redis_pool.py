@@ -40,7 +40,7 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from esi.app_settings import esi_settings
+from esi.app_settings import esi_settings, settings_generation
 from esi.exceptions import RedisUnavailable
 
 __all__ = [
@@ -68,6 +68,7 @@ SCHEMES = (*_PLAIN, *_CLUSTER, *_SENTINEL)
 
 _lock = threading.Lock()
 _clients: dict[tuple[int, str], redis.Redis] = {}
+_last: tuple[int, redis.Redis] | None = None  # (settings generation, client): get_redis's last answer
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,11 @@ def get_redis() -> redis.Redis:
     for the slot map, so on a cluster that does not answer this raises ``redis.ConnectionError``
     (one of :data:`REDIS_ERRORS`); call it where such errors are handled.
     """
+    global _last
+    gen = settings_generation()  # bumped by setting_changed, forget() and in a forked child
+    last = _last
+    if last is not None and last[0] == gen:
+        return last[1]  # the hot path: no settings read, no getpid() (twice per uncached call)
     url: str = esi_settings.ESI_REDIS_URL
     key = (os.getpid(), url)
     client = _clients.get(key)
@@ -239,6 +245,7 @@ def get_redis() -> redis.Redis:
             if client is None:
                 client = _build(url)
                 _clients[key] = client
+    _last = (gen, client)
     return client
 
 
@@ -279,7 +286,9 @@ def queue_script(pipe: Any, script: Script, keys: Sequence[Any], args: Sequence[
 
 def reset_redis() -> None:
     """Drop every pooled connection (tests, and after a settings change)."""
+    global _last
     with _lock:
+        _last = None
         for client in _clients.values():
             pool = getattr(client, "connection_pool", None)
             if pool is not None:
