@@ -19,6 +19,7 @@ import httpx
 
 from esi.app_settings import esi_settings, settings_generation, user_agent
 from esi.client._caps import cap, note_capped
+from esi.client.limits._model import LowerCaseHeaders
 from esi.exceptions import (
     EsiConfigurationError,
     EsiConnectionError,
@@ -75,6 +76,23 @@ def map_exception(exc: BaseException, *, method: str = "", url: str = "") -> Esi
 
 
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _answer_headers(headers: httpx.Headers) -> LowerCaseHeaders:
+    """The headers of an answer: lower-case names, repeated ones joined by ", " (as
+    ``httpx.Headers.items()``), without the body's encoding headers; read once from the raw list."""
+    encoding = headers.encoding
+    out = LowerCaseHeaders()
+    for raw_name, raw_value in headers.raw:
+        name = raw_name.decode(encoding).lower()
+        if name in _BODY_HEADERS:
+            continue
+        value = raw_value.decode(encoding)
+        if name in out:
+            out[name] += ", " + value
+        else:
+            out[name] = value
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +263,7 @@ class HttpPool:
                 response.close()
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict, OSError) as exc:
             raise map_exception(exc, method=method, url=url) from exc
-        headers = {k: v for k, v in response.headers.items() if k not in _BODY_HEADERS}  # lower-case names
-        return HttpAnswer(response.status_code, headers, body)
+        return HttpAnswer(response.status_code, _answer_headers(response.headers), body)
 
     def close(self) -> None:
         with self._lock:

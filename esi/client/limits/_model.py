@@ -18,7 +18,14 @@ import redis
 from esi.dashboard import counters
 from esi.exceptions import EsiError
 
-__all__ = ["Limiter", "NullLimiter", "Pending", "RateLimitGroup", "Reservation", "RoundTrip"]
+__all__ = ["Limiter", "LowerCaseHeaders", "NullLimiter", "Pending", "RateLimitGroup", "Reservation", "RoundTrip"]
+
+
+class LowerCaseHeaders(dict[str, str]):
+    """Response headers whose names are lower-case already (the transport's): :meth:`Limiter.settle`
+    reads them as they are instead of lower-casing a copy."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)

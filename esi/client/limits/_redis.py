@@ -23,7 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import redis
@@ -32,8 +32,8 @@ from redis.exceptions import NoScriptError
 
 from esi.app_settings import esi_settings
 from esi.client.limits import _rules as rules
-from esi.client.limits._model import Limiter, Pending, RateLimitGroup, Reservation, RoundTrip
-from esi.client.limits._scripts import AcquireArgs, KeySpace, SettleArgs, Settled, Verdict, source
+from esi.client.limits._model import Limiter, LowerCaseHeaders, Pending, RateLimitGroup, Reservation, RoundTrip
+from esi.client.limits._scripts import AcquireArgs, KeySpace, SettleArgs, Settled, Verdict, encoded, source
 from esi.exceptions import EsiConfigurationError, EsiErrorLimited, EsiRateLimited, RedisUnavailable
 from esi.redis_pool import REDIS_ERRORS, get_redis, unavailable
 
@@ -41,7 +41,7 @@ __all__ = ["RedisLimiter", "get_limiter", "reset_limiter"]
 
 logger = logging.getLogger("esi.client.limits")
 
-_Call = tuple[tuple[str, ...], tuple[Any, ...]]  # (keys, argv) of one script run
+_Call = tuple[tuple[str, ...], tuple[Any, ...]]  # (keys, argv) of one script run (argv: AcquireArgs/SettleArgs)
 _CHECKING = "checking ESI's limits, so nothing was sent to ESI"
 
 
@@ -100,24 +100,24 @@ class RedisLimiter(Limiter):
                 down, f"ESI is in its daily downtime (ESI_DOWNTIME_START); nothing is sent for {down:.0f} s."
             )
         rid = self._new_id()
-        limit_threshold = cfg.threshold
-        lifetime = cfg.lifetime
+        const = _constants(cfg, rules.IN_FLIGHT_HOLD, rules.ASSUMED_ERROR_LIMIT)
         if group is None:
-            args = AcquireArgs(rid, limit_threshold, lifetime, rules.IN_FLIGHT_HOLD, rules.ASSUMED_ERROR_LIMIT)
-            return Reservation(None, identity, 0, rid), ((self.keys.err, self.keys.inflight), args.argv())
+            args = AcquireArgs(rid, const.threshold, const.lifetime, const.hold, const.assumed_limit)
+            return Reservation(None, identity, 0, rid), ((self.keys.err, self.keys.inflight), args)
+        reserve, spec_max, spec_window, label = _group_args(group, identity, rules.RESERVE_COST)
         args = AcquireArgs(
             rid,
-            limit_threshold,
-            lifetime,
-            rules.IN_FLIGHT_HOLD,
-            rules.ASSUMED_ERROR_LIMIT,
-            rules.RESERVE_COST,
-            group.max_tokens,
-            float(group.window_seconds),
-            f"{group.name}\n{identity}",
+            const.threshold,
+            const.lifetime,
+            const.hold,
+            const.assumed_limit,
+            reserve,
+            spec_max,
+            spec_window,
+            label,
         )
         reservation = Reservation(group, identity, rules.RESERVE_COST, rid)
-        return reservation, (self._bucket(group.name, identity), args.argv())
+        return reservation, (self._bucket(group.name, identity), args)
 
     def _verdict(self, reservation: Reservation, raw: Any) -> Reservation:
         verdict = Verdict(int(raw[0]))
@@ -179,7 +179,7 @@ class RedisLimiter(Limiter):
         if reservation.id is None:
             return None
         cfg = rules.config()
-        if not isinstance(headers, httpx.Headers):
+        if not isinstance(headers, httpx.Headers | LowerCaseHeaders):
             headers = {k.lower(): v for k, v in headers.items()}
         get = headers.get
         err_remain = get("x-esi-error-limit-remain")
@@ -189,31 +189,34 @@ class RedisLimiter(Limiter):
         if status == 0:
             real = reservation.cost  # ESI may or may not have answered: keep what was reserved
         limit = rules.parse_limit(get("x-ratelimit-limit"))
-        reset = get("x-esi-error-limit-reset")
         retry_after = rules.pause_seconds(get("retry-after")) if status in (420, 429) else None
-        error_reset = rules.pause_seconds(reset, "X-ESI-Error-Limit-Reset") if reset is not None else None
+        const = _constants(cfg, rules.IN_FLIGHT_HOLD, rules.ASSUMED_ERROR_LIMIT)
         group = reservation.group
+        if group is not None:
+            _, spec_max, spec_window, label = _group_args(group, reservation.identity, rules.RESERVE_COST)
+        else:
+            spec_max = spec_window = label = b""
         args = SettleArgs(
-            id=reservation.id,
-            threshold=cfg.threshold,
-            status=status,
-            reserved=reservation.cost,
-            real=real,
-            error_remain=rules.header_num(err_remain),
-            error_reset="" if error_reset is None else repr(error_reset),
-            rl_remaining=rules.header_num(rl_remaining),
-            rl_max=str(limit[0]) if limit else "",
-            rl_window=repr(limit[1]) if limit else "",
-            retry_after="" if retry_after is None else repr(retry_after),
-            no_header=status == 0 or (status >= 400 and err_remain is None and rl_remaining is None),
-            label=f"{group.name}\n{reservation.identity}" if group else "",
-            spec_max=group.max_tokens if group else "",
-            spec_window=float(group.window_seconds) if group else "",
-            max_pause=cfg.max_pause,
+            reservation.id,
+            const.threshold,
+            status,
+            reservation.cost,
+            real,
+            _number(err_remain),
+            _error_reset(get("x-esi-error-limit-reset"), cfg.max_pause),
+            _number(rl_remaining),
+            str(limit[0]) if limit else "",
+            repr(limit[1]) if limit else "",
+            "" if retry_after is None else repr(retry_after),
+            b"1" if status == 0 or (status >= 400 and err_remain is None and rl_remaining is None) else b"0",
+            label,
+            spec_max,
+            spec_window,
+            const.max_pause,
         )
         if group is None:
-            return (self.keys.err, self.keys.inflight), args.argv()
-        return self._bucket(group.name, reservation.identity), args.argv()
+            return (self.keys.err, self.keys.inflight), args
+        return self._bucket(group.name, reservation.identity), args
 
     def _run_settle(self, client: redis.Redis, call: _Call) -> None:
         try:
@@ -338,6 +341,52 @@ class RedisLimiter(Limiter):
         with unavailable("clearing ESI's limits"):
             keys = list(client.scan_iter(match=self.prefix + "*", count=1000))
             return int(client.delete(*keys)) if keys else 0
+
+
+class _Constants(NamedTuple):
+    """The script arguments that change only with the settings, encoded once."""
+
+    threshold: bytes
+    lifetime: bytes
+    hold: bytes
+    assumed_limit: bytes
+    max_pause: bytes
+
+
+@lru_cache(maxsize=16)
+def _constants(cfg: rules.Config, hold: float, assumed_limit: int) -> _Constants:
+    return _Constants(
+        encoded(cfg.threshold), encoded(cfg.lifetime), encoded(hold), encoded(assumed_limit), encoded(cfg.max_pause)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _group_args(group: RateLimitGroup, identity: str, reserve: int) -> tuple[bytes, bytes, bytes, bytes]:
+    """reserve, spec max, spec window and registry label of a bucket, encoded once."""
+    return (
+        encoded(reserve),
+        encoded(group.max_tokens),
+        encoded(float(group.window_seconds)),
+        encoded(f"{group.name}\n{identity}"),
+    )
+
+
+def _number(value: str | None) -> str:
+    """A header's number for Lua (:func:`rules.header_num`); a plain integer is sent as it came."""
+    if value is None:
+        return ""
+    return value if value.isdigit() else rules.header_num(value)
+
+
+def _error_reset(value: str | None, longest: float) -> str:
+    """``X-ESI-Error-Limit-Reset`` in seconds for Lua, '' when absent or unreadable, capped by
+    ``ESI_MAX_PAUSE`` (:func:`rules.pause_seconds`; a plain integer within the cap is sent as it came)."""
+    if value is None:
+        return ""
+    if value.isdigit() and int(value) <= longest:
+        return value
+    seconds = rules.pause_seconds(value, "X-ESI-Error-Limit-Reset")
+    return "" if seconds is None else repr(seconds)
 
 
 def _raise(exc: Exception) -> Reservation:

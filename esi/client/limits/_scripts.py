@@ -12,9 +12,12 @@ import enum
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["AcquireArgs", "KeySpace", "SettleArgs", "Settled", "Verdict", "source"]
+__all__ = ["AcquireArgs", "Arg", "KeySpace", "SettleArgs", "Settled", "Verdict", "encoded", "source"]
+
+#: One script argument: what redis-py encodes itself, or bytes encoded already.
+Arg = bytes | str | int | float
 
 
 @cache
@@ -70,74 +73,59 @@ class KeySpace:
         return key, key + ":m"
 
 
-@dataclass(frozen=True, slots=True)
-class AcquireArgs:
-    """``ARGV`` of ``acquire.lua``."""
+class AcquireArgs(NamedTuple):
+    """``ARGV`` of ``acquire.lua``, in its order (a tuple: it is the argument list itself).
+
+    Fields are what redis-py sends: ``str``/``int``/``float``, or ``bytes`` already encoded
+    (:func:`encoded`; the limiter encodes what stays the same from call to call once).
+    """
 
     id: str
-    threshold: int
-    lifetime: float
-    hold: float
-    assumed_limit: int
-    reserve: int = 0
-    spec_max: int | str = ""
-    spec_window: float | str = ""
-    label: str = ""
+    threshold: Arg
+    lifetime: Arg
+    hold: Arg
+    assumed_limit: Arg
+    reserve: Arg = 0
+    spec_max: Arg = ""
+    spec_window: Arg = ""
+    label: Arg = ""
 
     def argv(self) -> tuple[Any, ...]:
-        return (
-            self.id,
-            self.threshold,
-            self.lifetime,
-            self.hold,
-            self.assumed_limit,
-            self.reserve,
-            self.spec_max,
-            self.spec_window,
-            self.label,
-        )
+        return tuple(self)
 
 
-@dataclass(frozen=True, slots=True)
-class SettleArgs:
-    """``ARGV`` of ``settle.lua``; numbers from headers are '' when absent or unreadable."""
+class SettleArgs(NamedTuple):
+    """``ARGV`` of ``settle.lua``, in its order; numbers from headers are '' when absent or
+    unreadable, ``no_header`` is "1" or "0"."""
 
     id: str
-    threshold: int
-    status: int
-    reserved: int
-    real: int
-    error_remain: str
-    error_reset: str
-    rl_remaining: str
-    rl_max: str
-    rl_window: str
-    retry_after: str
-    no_header: bool
-    label: str
-    spec_max: int | str
-    spec_window: float | str
-    max_pause: float
+    threshold: Arg
+    status: Arg
+    reserved: Arg
+    real: Arg
+    error_remain: Arg
+    error_reset: Arg
+    rl_remaining: Arg
+    rl_max: Arg
+    rl_window: Arg
+    retry_after: Arg
+    no_header: Arg
+    label: Arg
+    spec_max: Arg
+    spec_window: Arg
+    max_pause: Arg
 
     def argv(self) -> tuple[Any, ...]:
-        return (
-            self.id,
-            self.threshold,
-            self.status,
-            self.reserved,
-            self.real,
-            self.error_remain,
-            self.error_reset,
-            self.rl_remaining,
-            self.rl_max,
-            self.rl_window,
-            self.retry_after,
-            "1" if self.no_header else "0",
-            self.label,
-            self.spec_max,
-            self.spec_window,
-            self.max_pause,
-        )
+        return tuple(self)
+
+
+def encoded(value: Arg) -> bytes:
+    """``value`` as redis-py would send it (``repr`` of a number, UTF-8 of a string)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value).encode()
+    return str(value).encode()
 
 
 @dataclass(frozen=True, slots=True)
