@@ -74,8 +74,15 @@ def cache_key(op_id: str, params: Mapping[str, Any], language: str, compat_date:
         return _make_key(op_id, params, language, compat_date, character_id)
 
 
+#: ``json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)`` without building an
+#: encoder per call (json.dumps builds one whenever an argument is not a default); same output.
+_key_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+#: ``json.dumps(..., separators=(",", ":"))``, built once.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _make_key(op_id: str, params: Any, language: str, compat_date: str, character_id: int | None) -> str:
-    blob = json.dumps([dict(params), language, compat_date], sort_keys=True, separators=(",", ":"), default=str)
+    blob = _key_json([dict(params), language, compat_date])
     digest = hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
     return f"esi:cache:v2:{op_id}:{character_id if character_id is not None else '-'}:{digest}"
 
@@ -169,7 +176,8 @@ class CacheEntry:
     def dump(self) -> bytes:
         """``E3`` + fixed binary header + ETag + headers JSON + body (zlib when large)."""
         etag = (self.etag or "").encode()
-        headers = json.dumps(dict(self.headers), separators=(",", ":")).encode()
+        kept = self.headers
+        headers = _compact_json(kept if type(kept) is dict else dict(kept)).encode()
         body, flag = self.body, b"j"
         if len(body) > COMPRESS_ABOVE:
             body, flag = zlib.compress(body, 1), b"z"
