@@ -250,7 +250,9 @@ class HttpPool:
         total (:class:`~esi.exceptions.EsiTimeout`): httpx's timeouts are per read, so a body
         that trickles in forever would pass them.
         """
-        client = self.client
+        client, base = self._current()
+        if headers and all(base.get(name) == value for name, value in headers.items()):
+            headers = None  # the client's defaults already say it: httpx need not merge a copy
         try:
             request = client.build_request(
                 method.upper(), url, headers=headers or None, params=params or None, json=json_body
