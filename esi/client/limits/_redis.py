@@ -41,7 +41,7 @@ __all__ = ["RedisLimiter", "get_limiter", "reset_limiter"]
 
 logger = logging.getLogger("esi.client.limits")
 
-_Call = tuple[tuple[str, ...], tuple[Any, ...]]  # (keys, argv) of one script run (argv: AcquireArgs/SettleArgs)
+_Call = tuple[tuple[bytes, ...], tuple[Any, ...]]  # (keys, argv) of one script run (argv: AcquireArgs/SettleArgs)
 _CHECKING = "checking ESI's limits, so nothing was sent to ESI"
 
 
@@ -51,6 +51,7 @@ class RedisLimiter(Limiter):
     def __init__(self, redis_factory: Callable[[], redis.Redis] = get_redis, prefix: str = "esi:limits:") -> None:
         self.prefix = prefix
         self.keys = KeySpace(prefix)
+        self._solo = (self.keys.err.encode(), self.keys.inflight.encode())  # the keys without a group, encoded once
         self._redis_factory = redis_factory
         self._bound: tuple[redis.Redis, dict[str, Script]] | None = None
         self._pid = -1
@@ -83,9 +84,11 @@ class RedisLimiter(Limiter):
         return f"{self._run}:{next(self._ids)}"
 
     @lru_cache(maxsize=4096)  # noqa: B019 - one limiter per process; bounded
-    def _bucket(self, name: str, identity: str) -> tuple[str, str, str, str, str]:
-        bz, bm = self.keys.bucket(name, identity)
-        return self.keys.err, self.keys.inflight, self.keys.groups, bz, bm
+    def _bucket(self, name: str, identity: str) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+        """The keys of a bucket's scripts, encoded once."""
+        keys = self.keys
+        bz, bm = keys.bucket(name, identity)
+        return keys.err.encode(), keys.inflight.encode(), keys.groups.encode(), bz.encode(), bm.encode()
 
     # --- acquire -------------------------------------------------------------------------------
 
@@ -103,7 +106,7 @@ class RedisLimiter(Limiter):
         const = _constants(cfg, rules.IN_FLIGHT_HOLD, rules.ASSUMED_ERROR_LIMIT)
         if group is None:
             args = AcquireArgs(rid, const.threshold, const.lifetime, const.hold, const.assumed_limit)
-            return Reservation(None, identity, 0, rid), ((self.keys.err, self.keys.inflight), args)
+            return Reservation(None, identity, 0, rid), (self._solo, args)
         reserve, spec_max, spec_window, label = _group_args(group, identity, rules.RESERVE_COST)
         args = AcquireArgs(
             rid,
@@ -215,7 +218,7 @@ class RedisLimiter(Limiter):
             const.max_pause,
         )
         if group is None:
-            return (self.keys.err, self.keys.inflight), args
+            return self._solo, args
         return self._bucket(group.name, reservation.identity), args
 
     def _run_settle(self, client: redis.Redis, call: _Call) -> None:
