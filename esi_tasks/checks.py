@@ -14,7 +14,9 @@ from celery import current_app
 from django.conf import settings
 from django.core.checks import CheckMessage, Warning, register
 
-from esi_tasks.queues import LONGEST_RUN, longest_countdown
+from esi.app_settings import esi_settings
+from esi_tasks.base import EsiTask
+from esi_tasks.queues import LONGEST_RUN
 
 INSTALL_DOCS = "see django-esi's installation guide (docs/installation.md), step 7"
 
@@ -56,6 +58,23 @@ def check_celery_app(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 
 #: kombu's Redis transport's own default.
 KOMBU_VISIBILITY_TIMEOUT = 3600
+
+
+def longest_countdown(app: Any) -> float:
+    """The longest countdown, in seconds, with which an ESI task of ``app`` is sent again: a retry
+    after its longest backoff with jitter (each task's own ``retry_backoff_max``, annotations
+    included), or a re-queue after ESI's longest accepted pause (``ESI_MAX_PAUSE``) or the daily
+    downtime (``ESI_DOWNTIME_DURATION``, when ``ESI_DOWNTIME_START`` is set), with its jitter."""
+    pause = float(esi_settings.ESI_MAX_PAUSE)
+    if esi_settings.ESI_DOWNTIME_START:
+        pause = max(pause, float(esi_settings.ESI_DOWNTIME_DURATION))
+    longest = 0.0
+    for task in app.tasks.values():
+        if isinstance(task, EsiTask):
+            retry = float(task.retry_backoff_max) * (1.5 if task.retry_jitter else 1.0)
+            requeue = pause + min(float(task.requeue_jitter_max), 0.1 * pause)
+            longest = max(longest, retry, requeue)
+    return longest
 
 
 @register("esi_tasks")

@@ -11,7 +11,7 @@ left Celery's default:
 - ``broker_transport_options["visibility_timeout"] = VISIBILITY_TIMEOUT``: a message taken but
   never acknowledged (its worker was killed, or the broker connection dropped) is delivered again
   after this many seconds. It must be longer than the longest countdown or ETA a task is sent
-  with (:func:`longest_countdown`: a retry, ``retry_backoff_max`` 600 s plus up to half of it as
+  with (:func:`esi_tasks.checks.longest_countdown`: a retry, ``retry_backoff_max`` 600 s plus up to half of it as
   jitter; a re-queue, the daily downtime or ``ESI_MAX_PAUSE``) plus the longest run
   (:data:`LONGEST_RUN`), or such tasks run twice (system check ``esi_tasks.W003``); and every
   worker looks for such messages every 10 s (kombu's ``unacked_restore_interval`` with
@@ -62,7 +62,6 @@ __all__ = [
     "VISIBILITY_TIMEOUT",
     "apply_defaults",
     "apply_reliability_defaults",
-    "longest_countdown",
 ]
 
 #: Token refresh, the sweep and the keep-fresh dispatcher: small, latency-sensitive, ahead of
@@ -74,7 +73,7 @@ DEFAULT_QUEUE = "esi"
 #: countdown (a retry: 600 s backoff + 300 s jitter; a re-queue: ESI_MAX_PAUSE, 300 s; keep-fresh
 #: runs: 2 s) plus the longest run (10 minutes), with room; not Celery's 1 hour.
 VISIBILITY_TIMEOUT = 2400
-#: Seconds of running counted on top of :func:`longest_countdown` in the visibility timeout.
+#: Seconds of running counted on top of :func:`esi_tasks.checks.longest_countdown` in the visibility timeout.
 LONGEST_RUN = 600
 #: The broker transport set for ``redis://`` brokers: kombu's, with the ledger.
 TRANSPORT = "esi_tasks.transport:Transport"
@@ -143,23 +142,3 @@ def apply_defaults(app: Any) -> None:
 def apply_reliability_defaults(app: Any) -> None:
     """Apply :data:`RELIABILITY_SETTINGS` to ``app`` where the project kept Celery's default."""
     _apply(app, RELIABILITY_SETTINGS)
-
-
-def longest_countdown(app: Any) -> float:
-    """The longest countdown, in seconds, with which an ESI task of ``app`` is sent again: a retry
-    after its longest backoff with jitter (each task's own ``retry_backoff_max``, annotations
-    included), or a re-queue after ESI's longest accepted pause (``ESI_MAX_PAUSE``) or the daily
-    downtime (``ESI_DOWNTIME_DURATION``, when ``ESI_DOWNTIME_START`` is set), with its jitter."""
-    from esi.app_settings import esi_settings
-    from esi_tasks.base import EsiTask
-
-    pause = float(esi_settings.ESI_MAX_PAUSE)
-    if esi_settings.ESI_DOWNTIME_START:
-        pause = max(pause, float(esi_settings.ESI_DOWNTIME_DURATION))
-    longest = 0.0
-    for task in app.tasks.values():
-        if isinstance(task, EsiTask):
-            retry = float(task.retry_backoff_max) * (1.5 if task.retry_jitter else 1.0)
-            requeue = pause + min(float(task.requeue_jitter_max), 0.1 * pause)
-            longest = max(longest, retry, requeue)
-    return longest

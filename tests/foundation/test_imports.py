@@ -44,8 +44,6 @@ LEGITIMATE: dict[str, str] = {
     "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.queues": "Django: wiring in ready()",
     "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.scheduling": "Django: signal receivers wired in ready()",
     "esi_tasks.apps:EsiTasksConfig.ready -> esi_tasks.tasks": "Django: every process knows the tasks by name",
-    "esi_tasks.queues:longest_countdown -> esi.app_settings": "project settings import queues (CELERY_SETTINGS)",
-    "esi_tasks.queues:longest_countdown -> esi_tasks.base": "project settings import queues: no client at import",
 }
 
 # "module:function -> imported module": "cycle" or "top" (see the module docstring). Shrink me.

@@ -8,8 +8,11 @@ import signal
 import pytest
 from redis.backoff import ExponentialBackoff
 
+from esi.client import get_client
 from esi.exceptions import RedisUnavailable
+from esi.models import Token
 from esi.redis_pool import get_redis, reset_redis, unavailable
+from esi_tasks import dedup, errors_memory
 from tests.chaos.redis_server import PrivateRedis, free_port
 
 
@@ -61,10 +64,6 @@ def test_a_stalled_redis_hangs_nothing(settings, sso, make_token) -> None:
     """Redis stops answering (SIGSTOP: connections open, no reply). Cache, limiter, refresh lock,
     dedup claims and error memory all meet the one client's socket timeout: the call ends in
     ``RedisUnavailable`` with nothing sent, the bookkeeping is skipped; all work again after."""
-    from esi.client import get_client
-    from esi.models import Token
-    from esi_tasks import dedup, errors_memory
-
     private = PrivateRedis().start()
     try:
         settings.ESI_REDIS_URL = private.url()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from esi_tasks.queues import LONGEST_RUN, VISIBILITY_TIMEOUT, longest_countdown
+from esi_tasks.checks import longest_countdown
+from esi_tasks.queues import LONGEST_RUN, VISIBILITY_TIMEOUT
 from tests.celery_app import app
 
 ROOT = Path(__file__).resolve().parents[2]

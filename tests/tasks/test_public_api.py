@@ -69,7 +69,6 @@ MODULES = {
         "VISIBILITY_TIMEOUT",
         "apply_defaults",
         "apply_reliability_defaults",
-        "longest_countdown",
     ],
     "esi_tasks.signals": ["endpoint_changed", "endpoint_fetched", "fetch_failed", "page_fetched"],
     "esi_tasks.tasks": [
