@@ -25,6 +25,7 @@ from esi.redis_pool import get_redis, reset_redis
 from esi.sso._metadata import cache_key
 from esi.tokens import token_lock
 from tests.chaos.redis_server import PrivateRedis, free_port
+from tests.servers import wait_until
 
 
 def refreshes(sim: Any) -> int:
@@ -293,14 +294,18 @@ def test_a_lock_lost_while_sso_answers_is_noticed(sso, make_token, fake_sso, set
 
         with ThreadPoolExecutor(max_workers=1) as pool:
             refreshing = pool.submit(_valid_access_token, token.pk)
-            _wait(lambda: fake_sso.requests == 1, "the refresh to reach SSO")  # sent under the lock
+            wait_until("the refresh to reach SSO", lambda: fake_sso.requests == 1, timeout=60)  # sent under the lock
             assert private.process is not None
             os.kill(private.process.pid, signal.SIGSTOP)
             try:  # three failed extensions (1 s of stall or more): the lock's lifetime is over
-                _wait(lambda: warnings("could not be extended") >= 3, "the keeper to fail three times")
+                wait_until("the keeper to fail three times", lambda: warnings("could not be extended") >= 3, timeout=60)
             finally:
                 os.kill(private.process.pid, signal.SIGCONT)
-            _wait(lambda: warnings("expired while EVE SSO was still answering") == 1, "the keeper to see the loss")
+            wait_until(
+                "the keeper to see the loss",
+                lambda: warnings("expired while EVE SSO was still answering") == 1,
+                timeout=60,
+            )
             fake_sso.gate.set()
             outcome = refreshing.exception(timeout=60) or refreshing.result()
         stored = Token.objects.filter(pk=token.pk).values().first()
@@ -322,11 +327,3 @@ def _valid_access_token(pk: int) -> str:
         return Token.objects.get(pk=pk).valid_access_token()
     finally:
         connection.close()
-
-
-def _wait(condition: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)

@@ -8,7 +8,6 @@ its message through a re-queue and is dropped when the task ends."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,10 +17,12 @@ from celery.contrib.testing.worker import start_worker
 
 from esi.exceptions import RedisUnavailable
 from esi.redis_pool import reset_redis
-from esi_tasks import tasks
+from esi_tasks import dedup, tasks
+from esi_tasks._keys import fetch_identity
 from esi_tasks.tasks import fetch_endpoint
 from tests.celery_app import app
 from tests.chaos.redis_server import PrivateRedis
+from tests.servers import wait_until
 from tests.workers import QUEUES
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
@@ -51,14 +52,6 @@ def worker(esi_sim: Any, esi_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatc
         yield running
 
 
-def _wait(condition: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
-
-
 def _running_claims(private: PrivateRedis) -> list[bytes]:
     with redis.Redis.from_url(private.url()) as raw:
         return list(raw.scan_iter("esi_tasks:dedup:r:*"))
@@ -69,7 +62,7 @@ def test_redis_killed_while_esi_answers_still_ends_in_the_data(worker: Any, esi_
     answered: each is skipped (the claims expire by themselves) and the task stores its data."""
     esi_sim.configure_route("GetStatus", latency=2.0)
     result = fetch_endpoint.delay("GetStatus")
-    _wait(lambda: _running_claims(esi_redis), "the fetch to call ESI under its running claim")
+    wait_until("the fetch to call ESI under its running claim", lambda: _running_claims(esi_redis), timeout=60)
     esi_redis.kill()
     assert "players" in result.get(timeout=60)
     assert esi_sim.stats()["by_route"]["GetStatus"] == {"200": 1}  # sent once, not again
@@ -83,7 +76,7 @@ def test_a_fetch_sent_while_redis_is_down_is_retried_and_ends_in_data_once_it_is
     caplog.set_level(logging.INFO, logger="esi_tasks.base")
     esi_redis.kill()
     result = fetch_endpoint.delay("GetStatus")
-    _wait(lambda: any("retry 2/" in r.getMessage() for r in caplog.records), "two retries")
+    wait_until("two retries", lambda: any("retry 2/" in r.getMessage() for r in caplog.records), timeout=60)
     assert esi_sim.stats()["total"] == 0  # nothing is sent unguarded
     esi_redis.start()
     assert "players" in result.get(timeout=60)
@@ -105,15 +98,14 @@ def test_the_queued_claim_follows_its_message_through_a_requeue(worker: Any, esi
     """A rate-limited fetch waits re-queued: identical ``.delay()`` calls meanwhile are handed its
     task (one request once the limit is over); when it ends its claim goes, and the next call is
     a new task."""
-    from esi_tasks import dedup
-    from esi_tasks._keys import fetch_identity
-
     esi_sim.configure_route("GetStatus", status=429, retry_after=3)
     first = fetch_endpoint.delay("GetStatus")
-    _wait(lambda: first.state == "RETRY", "the fetch to be re-queued")
+    wait_until("the fetch to be re-queued", lambda: first.state == "RETRY", timeout=60)
     assert [fetch_endpoint.delay("GetStatus").id for _ in range(3)] == [first.id] * 3
     esi_sim.configure_route("GetStatus", status=None, retry_after=None)
     assert "players" in first.get(timeout=60)
-    _wait(lambda: dedup.holder(dedup.queued_key(fetch_identity("GetStatus", {}))) is None, "the claim to go")
+    wait_until(
+        "the claim to go", lambda: dedup.holder(dedup.queued_key(fetch_identity("GetStatus", {}))) is None, timeout=60
+    )
     assert fetch_endpoint.delay("GetStatus").id != first.id
     assert esi_sim.stats()["by_route"]["GetStatus"] == {"429": 1, "200": 1}
